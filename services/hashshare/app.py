@@ -1,0 +1,84 @@
+"""The application factory.
+
+`create_app(settings)` builds a fresh app; nothing touches the database or the network until
+its lifespan starts: then the engine, session factory, token verifier and match indexes are
+created and kept on `app.state.runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from hashshare import __version__
+from hashshare.audit.router import router as audit_router
+from hashshare.auth.tokens import TokenVerifier
+from hashshare.config import Settings
+from hashshare.db import create_engine, create_session_factory
+from hashshare.errors import install_error_handlers
+from hashshare.hashes.router import router as hashes_router
+from hashshare.labels.router import router as labels_router
+from hashshare.matching.holder import IndexHolder
+from hashshare.matching.router import router as matching_router
+from hashshare.members.router import router as members_router
+from hashshare.middleware import RequestContextMiddleware
+from hashshare.runtime import MemberDirectory, Runtime
+
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def create_app(settings: Settings) -> FastAPI:
+    verifier = TokenVerifier(settings)  # fails fast on unusable key configuration
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        session_factory = create_session_factory(engine)
+        indexes = IndexHolder()
+        app.state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            verifier=verifier,
+            members=MemberDirectory(session_factory, settings.member_cache_seconds),
+            indexes=indexes,
+        )
+        try:
+            await indexes.load(session_factory, settings.index_load_chunk)
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="hashshare",
+        version=__version__,
+        summary="Shared hashes of terrorist and violent-extremist content: submit, match, "
+        "retract, audit.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in (hashes_router, matching_router, audit_router, members_router, labels_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: the match index is loaded")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None or not runtime.indexes.ready:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ready",
+                "index_sizes": runtime.indexes.sizes(),
+                "load_seconds": runtime.indexes.load_seconds,
+            }
+        )
+
+    return app

@@ -1,0 +1,52 @@
+"""HTTP route of the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from hashshare.audit.repository import AuditRepository
+from hashshare.audit.schemas import AuditEventOut, AuditPage
+from hashshare.auth.scopes import Scope
+from hashshare.deps import Principal, UoW, require_scope
+from hashshare.errors import ValidationFailed
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def _parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise ValidationFailed("cursor is not one this service issued", code="invalid_cursor")
+    return int(cursor)
+
+
+@router.get("", response_model=AuditPage, summary="Read the audit log, newest first")
+async def list_audit_events(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
+    uow: UoW,
+    member: Annotated[str | None, Query(max_length=64, description="Only this member.")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. `match`.")] = None,
+    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601.")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise ValidationFailed(f"{name} needs a time zone, e.g. Z", code="naive_datetime")
+    events = await AuditRepository(uow.session).list_events(
+        member_id=member,
+        action=action,
+        since=since,
+        until=until,
+        before_id=_parse_cursor(cursor),
+        limit=limit,
+    )
+    next_cursor = str(events[-1].id) if len(events) == limit else None
+    return AuditPage(
+        events=[AuditEventOut.model_validate(event) for event in events], next_cursor=next_cursor
+    )

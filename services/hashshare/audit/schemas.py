@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="Sequence number; increases with every event.")
+    occurred_at: datetime
+    actor: str | None = Field(description="Token subject (`sub`), or null if unauthenticated.")
+    member_id: str | None
+    action: str
+    outcome: str
+    request_id: str | None
+    target_ids: list[int]
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")

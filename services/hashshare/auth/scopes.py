@@ -1,0 +1,15 @@
+"""The scopes a token may carry."""
+
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    HASHES_SUBMIT = "hashes:submit"
+    HASHES_MATCH = "hashes:match"
+    HASHES_READ = "hashes:read"
+    HASHES_FEEDBACK = "hashes:feedback"
+    AUDIT_READ = "audit:read"
+    ADMIN = "admin"
+
+
+ALL_SCOPES = frozenset(scope.value for scope in Scope)

@@ -1,0 +1,214 @@
+"""The `hashshare` command line: serve, migrate, manage members, issue tokens, write the spec."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hashshare import __version__
+from hashshare.config import ConfigError, Settings, load_settings
+
+DEFAULT_OPENAPI_PATH = Path("openapi/hashshare.json")
+CLI_ACTOR = "cli"
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hashshare.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
+    print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
+    if settings.dev_mode:
+        print(
+            "  DEVELOPMENT MODE: tokens are signed with a shared secret. Get one with:\n"
+            "    hashshare member add demo --name 'Demo platform'\n"
+            "    hashshare token issue --member demo "
+            "--scope 'hashes:submit hashes:match hashes:read audit:read'",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            "  tokens: signed by your identity provider, or `hashshare token issue` with "
+            "HASHSHARE_JWT_PRIVATE_KEY_FILE set",
+            file=sys.stderr,
+        )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from hashshare.migrations import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, args.revision)
+    print(f"database at {args.revision}: {_redact(settings.database_url)}")
+    return 0
+
+
+async def _with_session(work: Any) -> Any:
+    from hashshare.db import create_engine, create_session_factory
+
+    settings = _settings()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _cli_actor() -> Any:
+    from hashshare.audit.service import Actor
+
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    return Actor(sub=f"{CLI_ACTOR}:{user}", member_id=None, request_id=None)
+
+
+def cmd_member_add(args: argparse.Namespace) -> int:
+    from hashshare.members.service import add_member
+
+    async def work(session: Any) -> Any:
+        return await add_member(session, _cli_actor(), args.id, args.name)
+
+    member = asyncio.run(_with_session(work))
+    print(f"added member {member.id} ({member.name})")
+    return 0
+
+
+def cmd_member_list(args: argparse.Namespace) -> int:
+    from hashshare.members.service import list_members
+
+    async def work(session: Any) -> Any:
+        return [(m.id, m.name, m.active, m.created_at) for m in await list_members(session)]
+
+    for member_id, name, active, created_at in asyncio.run(_with_session(work)):
+        state = "active" if active else "inactive"
+        print(f"{member_id}\t{name}\t{state}\t{created_at.isoformat()}")
+    return 0
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    from hashshare.audit.service import record
+    from hashshare.auth.tokens import issue_token
+    from hashshare.members.repository import MemberRepository
+
+    settings = _settings()
+    scopes = args.scope.split()
+
+    async def work(session: Any) -> str:
+        member = await MemberRepository(session).get(args.member)
+        if member is None or not member.active:
+            raise ConfigError(f"no active member {args.member!r}; add it with `member add`")
+        token = issue_token(
+            settings,
+            member=args.member,
+            scopes=scopes,
+            sub=args.sub or f"{args.member}-token",
+            ttl_seconds=args.ttl,
+        )
+        await record(
+            session,
+            _cli_actor(),
+            "token.issue",
+            details={
+                "member": args.member,
+                "sub": args.sub,
+                "scopes": sorted(scopes),
+                "ttl": args.ttl,
+            },
+        )
+        return token
+
+    print(asyncio.run(_with_session(work)))
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from hashshare.openapi import write_spec
+
+    path = write_spec(Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashshare",
+        description="Share perceptual hashes of terrorist and violent-extremist content. "
+        "Configuration comes from HASHSHARE_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"hashshare {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="SUBCOMMAND"
+    )
+    upgrade = db.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    member = commands.add_parser("member", help="manage members").add_subparsers(
+        dest="member_command", required=True, metavar="SUBCOMMAND"
+    )
+    add = member.add_parser("add", help="add a member (an audited admin action)")
+    add.add_argument("id", help="stable id: lower-case letters, digits, '.', '_', '-'")
+    add.add_argument("--name", required=True, help="display name")
+    add.set_defaults(func=cmd_member_add)
+    member.add_parser("list", help="list members").set_defaults(func=cmd_member_list)
+
+    token = commands.add_parser("token", help="bearer tokens").add_subparsers(
+        dest="token_command", required=True, metavar="SUBCOMMAND"
+    )
+    issue = token.add_parser("issue", help="print a signed token for a member")
+    issue.add_argument("--member", required=True)
+    issue.add_argument("--scope", required=True, help="space-separated scopes")
+    issue.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    issue.add_argument("--sub", help="subject (who uses the token); default MEMBER-token")
+    issue.set_defaults(func=cmd_token_issue)
+
+    spec = commands.add_parser("openapi", help="write the OpenAPI spec")
+    spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))
+    spec.set_defaults(func=cmd_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"hashshare: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from hashshare.errors import HashshareError
+
+        if isinstance(exc, HashshareError | ValueError):
+            print(f"hashshare: {exc}", file=sys.stderr)
+            return 1
+        raise

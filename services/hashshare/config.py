@@ -1,0 +1,128 @@
+"""Settings, read from `HASHSHARE_*` environment variables.
+
+Development mode accepts a shared HS256 secret so that `hashshare serve` works with nothing
+configured. Outside development mode the service verifies only asymmetric signatures with
+keys it was given, and refuses to start on a missing or default secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DEV_SECRET = "hashshare-development-secret-do-not-use-in-production"  # noqa: S105
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot run safely; the message says what to change."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration of one hashshare process."""
+
+    model_config = SettingsConfigDict(env_prefix="HASHSHARE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./hashshare.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    dev_mode: bool = Field(default=False, description="Accept a shared HS256 secret.")
+    jwt_secret: str | None = Field(default=None, description="HS256 secret (development only).")
+    jwt_issuer: str = "hashshare"
+    jwt_audience: str = "hashshare"
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted signature algorithms, comma-separated. Default: HS256 in "
+        "development mode, RS256 and ES256 and EdDSA otherwise.",
+    )
+    jwt_public_keys: dict[str, str] = Field(
+        default_factory=dict, description="JSON object mapping key id (kid) to a PEM public key."
+    )
+    jwks_file: Path | None = Field(default=None, description="JWKS file of verification keys.")
+    jwt_private_key_file: Path | None = Field(
+        default=None, description="PEM private key used by `hashshare token issue` in production."
+    )
+    jwt_private_key_id: str | None = Field(default=None, description="kid of that private key.")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    member_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How long a known, active member is trusted from memory."
+    )
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_submit_items: int = Field(default=10_000, ge=1)
+    max_match_queries: int = Field(default=1_000, ge=1)
+    max_distance_ceilings: dict[str, int] = Field(
+        default_factory=lambda: {"pdq": 64, "phash": 16, "dhash": 16, "ahash": 16, "whash": 16},
+        description="Largest max_distance a query may ask for, per signal type.",
+    )
+    min_pdq_quality: int = Field(default=50, ge=0, le=100)
+    index_load_chunk: int = Field(default=50_000, ge=1)
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _parse_algorithms(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if not self.jwt_algorithms:
+            self.jwt_algorithms = ["HS256"] if self.dev_mode else ["RS256", "ES256", "EdDSA"]
+        unknown = set(self.jwt_algorithms) - ASYMMETRIC_ALGORITHMS - SYMMETRIC_ALGORITHMS
+        if unknown:
+            raise ValueError(f"unsupported JWT algorithms: {sorted(unknown)}")
+        symmetric = set(self.jwt_algorithms) & SYMMETRIC_ALGORITHMS
+        asymmetric = set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS
+        if symmetric and asymmetric:
+            # One verifier never mixes families: that is how HS/RS confusion happens.
+            raise ValueError("HASHSHARE_JWT_ALGORITHMS must not mix HS* with asymmetric ones")
+        if self.dev_mode:
+            if symmetric and self.jwt_secret is None:
+                self.jwt_secret = DEFAULT_DEV_SECRET
+            return self
+        if symmetric:
+            raise ValueError(
+                "HS* shared-secret tokens are accepted only with HASHSHARE_DEV_MODE=1; "
+                "configure RS256/ES256/EdDSA and HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS"
+            )
+        if self.jwt_secret is not None:
+            raise ValueError(
+                "HASHSHARE_JWT_SECRET is set outside development mode; remove it and configure "
+                "HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS"
+            )
+        if not self.jwt_public_keys and self.jwks_file is None:
+            raise ValueError(
+                "no token verification keys: set HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS "
+                "(or HASHSHARE_DEV_MODE=1 for local development)"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise ConfigError with a readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,169 @@
+"""FastAPI dependencies, as `Annotated` aliases used by every router.
+
+- `UoW`: one transaction per request; commits when the handler returns, rolls back when it
+  raises, and records refused requests of an authenticated caller in the audit log.
+- `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
+  scopes; both kinds of refusal are audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+
+from hashshare.audit.service import Actor, Outcome, record_standalone
+from hashshare.auth.scopes import Scope
+from hashshare.auth.tokens import TokenError
+from hashshare.db import UnitOfWork
+from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
+from hashshare.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    sub: str
+    member_id: str
+    scopes: frozenset[str]
+    request_id: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(sub=self.sub, member_id=self.member_id, request_id=self.request_id)
+
+    def has(self, scope: Scope) -> bool:
+        return scope.value in self.scopes
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    runtime = get_runtime(request)
+    async with runtime.session_factory() as session:
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+        except Exception as exc:
+            await uow.rollback()
+            await _audit_rejection(request, runtime, exc)
+            raise
+        else:
+            await uow.commit()
+
+
+async def _audit_rejection(request: Request, runtime: Runtime, exc: Exception) -> None:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or getattr(exc, "audited", False):
+        return
+    if isinstance(exc, HashshareError):
+        status, code = exc.status_code, exc.code
+    elif isinstance(exc, RequestValidationError):
+        status, code = 422, "validation_error"
+    else:
+        return
+    outcome = Outcome.DENIED if status in (401, 403) else Outcome.REJECTED
+    await record_standalone(
+        runtime.session_factory,
+        principal.actor,
+        "request.denied" if outcome is Outcome.DENIED else "request.rejected",
+        outcome,
+        {"method": request.method, "path": request.url.path, "status": status, "code": code},
+    )
+
+
+UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+async def _refuse(
+    request: Request,
+    runtime: Runtime,
+    error: HashshareError,
+    actor: Actor,
+    action: str,
+) -> HashshareError:
+    await record_standalone(
+        runtime.session_factory,
+        actor,
+        action,
+        Outcome.DENIED,
+        {"method": request.method, "path": request.url.path, "code": error.code},
+    )
+    error.audited = True  # type: ignore[attr-defined]
+    return error
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    request_id = request_id_of(request)
+    anonymous = Actor(sub=None, member_id=None, request_id=request_id)
+    header = request.headers.get("authorization")
+    try:
+        if header is None:
+            raise TokenError("missing_token", "an Authorization: Bearer token is required")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise TokenError("malformed_authorization", "expected 'Authorization: Bearer <JWT>'")
+        claims = runtime.verifier.verify(token)
+    except TokenError as exc:
+        raise await _refuse(
+            request,
+            runtime,
+            AuthenticationError(exc.message, code=exc.code),
+            anonymous,
+            "auth.failed",
+        ) from None
+    if not await runtime.members.is_active(claims.member):
+        raise await _refuse(
+            request,
+            runtime,
+            AuthenticationError("token names an unknown or inactive member", code="unknown_member"),
+            Actor(sub=claims.sub, member_id=claims.member, request_id=request_id),
+            "auth.failed",
+        )
+    principal = Principal(
+        sub=claims.sub, member_id=claims.member, scopes=claims.scopes, request_id=request_id
+    )
+    request.state.principal = principal
+    return principal
+
+
+def require_scope(*scopes: Scope) -> Any:
+    """Depend on an authenticated caller holding at least one of `scopes`."""
+    wanted = frozenset(scope.value for scope in scopes)
+
+    async def check_scope(
+        request: Request,
+        runtime: RuntimeDep,
+        principal: Annotated[Principal, Depends(get_principal)],
+    ) -> Principal:
+        if not principal.scopes & wanted:
+            raise await _refuse(
+                request,
+                runtime,
+                PermissionDenied(
+                    f"this route needs one of the scopes: {', '.join(sorted(wanted))}",
+                    code="insufficient_scope",
+                    details={"required_any_of": sorted(wanted)},
+                ),
+                principal.actor,
+                "auth.forbidden",
+            )
+        return principal
+
+    check_scope.required_scopes = wanted  # type: ignore[attr-defined]
+    return Depends(check_scope)

@@ -1,0 +1,138 @@
+"""One error hierarchy and the handlers that render it.
+
+Every error leaves the service as `{"error": {"code", "message", "details"}}` with a stable
+`code` that clients can branch on; messages are for people and may change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class HashshareError(Exception):
+    """Base of every error the service reports to a client."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class AuthenticationError(HashshareError):
+    status_code = 401
+    code = "invalid_token"
+
+
+class PermissionDenied(HashshareError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(HashshareError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(HashshareError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(HashshareError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(HashshareError):
+    status_code = 422
+    code = "validation_error"
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Keep location, type and message; drop echoed input, which may be huge or hostile."""
+    cleaned = []
+    for err in list(errors)[:50]:
+        cleaned.append(
+            {
+                "loc": [part if isinstance(part, int) else str(part)[:100] for part in err["loc"]],
+                "type": str(err.get("type", "")),
+                "message": str(err.get("msg", ""))[:300],
+            }
+        )
+    return cleaned
+
+
+async def _hashshare_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HashshareError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return error_response(400, "malformed_json", "request body is not valid JSON")
+    return error_response(
+        422, "validation_error", "request failed validation", _clean_validation_errors(errors)
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HashshareError, _hashshare_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""Hashes: submission, lookup and retraction of the shared set."""

@@ -1,0 +1,282 @@
+"""Submitting, reading and retracting hashes.
+
+A submission is validated as a whole before anything is written: one bad item refuses the
+batch. The same value contributed by several members is one hash with several
+contributions; a hash with no active contribution left is `retracted` and stops matching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashshare.audit.service import record
+from hashshare.auth.scopes import Scope
+from hashshare.config import Settings
+from hashshare.db import UnitOfWork, utcnow
+from hashshare.deps import Principal
+from hashshare.errors import NotFound, PermissionDenied
+from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
+from hashshare.hashes.repository import HashRepository
+from hashshare.hashes.schemas import (
+    ContributionRecord,
+    HashOut,
+    HashSubmission,
+    OwnContribution,
+    RetractResponse,
+    SubmitResponse,
+    SubmitResult,
+)
+from hashshare.labels.taxonomy import LabelError, validate_labels
+from hashshare.matching.holder import IndexHolder
+from hashshare.signals import SignalType
+from hashshare.validation import ItemErrors, check_batch_size
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    signal_type: SignalType
+    value: bytes
+    labels: list[str]
+    external_ref: str | None
+    quality: int | None
+
+
+def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
+    errors = ItemErrors()
+    parsed: list[_Item] = []
+    for index, item in enumerate(items):
+        ok = True
+        hashed = errors.parse_hash(index, item.signal_type, item.value)
+        try:
+            labels = validate_labels(item.labels)
+        except LabelError as exc:
+            errors.add(index, "labels", exc.code, str(exc))
+            ok = False
+        if item.quality is not None:
+            if not 0 <= item.quality <= 100:
+                errors.add(index, "quality", "invalid_quality", "quality must be 0-100")
+                ok = False
+            elif hashed and hashed[0].name != "pdq":
+                errors.add(index, "quality", "invalid_quality", "quality applies to pdq only")
+                ok = False
+            elif item.quality < settings.min_pdq_quality:
+                errors.add(
+                    index,
+                    "quality",
+                    "low_quality",
+                    f"pdq quality {item.quality} is below the minimum "
+                    f"{settings.min_pdq_quality}: the hash is too unreliable to share",
+                )
+                ok = False
+        if hashed and ok:
+            parsed.append(_Item(hashed[0], hashed[1], labels, item.external_ref, item.quality))
+    errors.raise_if_any("hashes")
+    return parsed
+
+
+def _refresh(hash_row: Hash, active: list[Contribution]) -> None:
+    """Derive a hash's labels, contributor count and status from its active contributions."""
+    hash_row.contributors = len(active)
+    if active:
+        hash_row.labels = sorted({label for c in active for label in c.labels})
+        if hash_row.status == HashStatus.RETRACTED.value:
+            hash_row.status = HashStatus.ACTIVE.value
+    else:
+        hash_row.status = HashStatus.RETRACTED.value
+    hash_row.updated_at = utcnow()
+
+
+async def submit(
+    uow: UnitOfWork,
+    settings: Settings,
+    indexes: IndexHolder,
+    principal: Principal,
+    items: list[HashSubmission],
+) -> SubmitResponse:
+    """Store a batch of contributions in the caller's transaction."""
+    check_batch_size(len(items), settings.max_submit_items, "hashes")
+    parsed = _validate(items, settings)
+    repository = HashRepository(uow.session)
+    now = utcnow()
+
+    # Repeats of one value within a batch merge into one contribution.
+    merged: dict[tuple[str, bytes], _Item] = {}
+    for item in parsed:
+        key = (item.signal_type.name, item.value)
+        earlier = merged.get(key)
+        if earlier is not None:
+            item = _Item(
+                item.signal_type,
+                item.value,
+                sorted(set(earlier.labels) | set(item.labels)),
+                earlier.external_ref or item.external_ref,
+                earlier.quality if earlier.quality is not None else item.quality,
+            )
+        merged[key] = item
+
+    hashes = await repository.ensure_hashes(list(merged), now)
+    own = await repository.contributions_of(principal.member_id, [h.id for h in hashes.values()])
+    outcome: dict[tuple[str, bytes], str] = {}
+    touched: list[int] = []
+    for key, item in merged.items():
+        hash_row = hashes[key]
+        contribution = own.get(hash_row.id)
+        if contribution is None:
+            repository.add_contribution(
+                Contribution(
+                    hash_id=hash_row.id,
+                    member_id=principal.member_id,
+                    labels=item.labels,
+                    external_ref=item.external_ref,
+                    quality=item.quality,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            outcome[key] = "created"
+        elif contribution.matches(item.labels, item.external_ref, item.quality):
+            outcome[key] = "existing"
+            continue
+        else:
+            outcome[key] = "created" if contribution.retracted_at is not None else "updated"
+            contribution.labels = item.labels
+            contribution.external_ref = item.external_ref
+            contribution.quality = item.quality
+            contribution.retracted_at = None
+            contribution.updated_at = now
+        if outcome[key] == "created":
+            hash_row.last_contributed_at = now
+        touched.append(hash_row.id)
+    await repository.flush()
+
+    active = await repository.active_contributions_to(touched)
+    by_id = {h.id: h for h in hashes.values()}
+    for hash_id in touched:
+        _refresh(by_id[hash_id], active[hash_id])
+    await repository.flush()
+
+    matchable = {status.value for status in MATCHABLE_STATUSES}
+    to_index = [
+        (h.signal_type, h.id, h.value) for h in (by_id[i] for i in touched) if h.status in matchable
+    ]
+
+    def update_index() -> None:
+        for signal_type, hash_id, value in to_index:
+            indexes.put(signal_type, hash_id, value)
+
+    uow.on_commit(update_index)
+
+    results = []
+    for index, item in enumerate(parsed):
+        key = (item.signal_type.name, item.value)
+        results.append(
+            SubmitResult(
+                index=index,
+                status=outcome[key],
+                hash_id=hashes[key].id,
+                signal_type=item.signal_type.name,
+                value=item.signal_type.format(item.value),
+            )
+        )
+    counts = {status: sum(1 for r in results if r.status == status) for status in outcome.values()}
+    response = SubmitResponse(
+        results=results,
+        created=counts.get("created", 0),
+        existing=counts.get("existing", 0),
+        updated=counts.get("updated", 0),
+    )
+    await record(
+        uow.session,
+        principal.actor,
+        "hashes.submit",
+        target_ids=[h.id for h in hashes.values()],
+        details={
+            "items": len(items),
+            "created": response.created,
+            "existing": response.existing,
+            "updated": response.updated,
+        },
+    )
+    return response
+
+
+def _own(contribution: Contribution) -> OwnContribution:
+    return OwnContribution(
+        labels=contribution.labels,
+        external_ref=contribution.external_ref,
+        quality=contribution.quality,
+        contributed_at=contribution.created_at,
+        retracted_at=contribution.retracted_at,
+    )
+
+
+async def get_hash(uow: UnitOfWork, principal: Principal, hash_id: int) -> HashOut:
+    """A hash as the caller may see it: others' references and identities stay hidden."""
+    repository = HashRepository(uow.session)
+    hash_row = await repository.get(hash_id)
+    if hash_row is None:
+        raise NotFound(f"no hash with id {hash_id}", code="hash_not_found")
+    contributions = await repository.contributions_to(hash_id)
+    mine = next((c for c in contributions if c.member_id == principal.member_id), None)
+    everyone = None
+    if principal.has(Scope.AUDIT_READ):
+        everyone = [
+            ContributionRecord(member_id=c.member_id, **_own(c).model_dump()) for c in contributions
+        ]
+    return HashOut(
+        id=hash_row.id,
+        signal_type=hash_row.signal_type,
+        value=hash_row.value.hex(),
+        labels=hash_row.labels,
+        status=hash_row.status,
+        contributors=hash_row.contributors,
+        first_contributed_at=hash_row.first_contributed_at,
+        last_contributed_at=hash_row.last_contributed_at,
+        your_contribution=_own(mine) if mine else None,
+        contributions=everyone,
+    )
+
+
+async def retract(
+    uow: UnitOfWork, indexes: IndexHolder, principal: Principal, hash_id: int
+) -> RetractResponse:
+    """Retract the caller's own contribution; the hash stops matching when none remain."""
+    repository = HashRepository(uow.session)
+    hash_row = await repository.get(hash_id)
+    if hash_row is None:
+        raise NotFound(f"no hash with id {hash_id}", code="hash_not_found")
+    mine = (await repository.contributions_of(principal.member_id, [hash_id])).get(hash_id)
+    if mine is None:
+        raise PermissionDenied(
+            "you can retract only your own contribution; this hash has none of yours",
+            code="not_contributor",
+        )
+    already = mine.retracted_at is not None
+    if not already:
+        mine.retracted_at = utcnow()
+        mine.updated_at = mine.retracted_at
+        await repository.flush()
+        active = await repository.active_contributions_to([hash_id])
+        _refresh(hash_row, active[hash_id])
+        await repository.flush()
+        if hash_row.status == HashStatus.RETRACTED.value:
+            signal_type = hash_row.signal_type
+            uow.on_commit(lambda: indexes.discard(signal_type, hash_id))
+    await record(
+        uow.session,
+        principal.actor,
+        "hashes.retract",
+        target_ids=[hash_id],
+        details={
+            "already_retracted": already,
+            "contributors_left": hash_row.contributors,
+            "status": hash_row.status,
+        },
+    )
+    assert mine.retracted_at is not None
+    return RetractResponse(
+        id=hash_id,
+        status=hash_row.status,
+        contributors=hash_row.contributors,
+        retracted_at=mine.retracted_at,
+    )

@@ -1,0 +1,1 @@
+"""The label taxonomy every hash is tagged with."""

@@ -1,0 +1,1 @@
+"""Matching: the in-memory index per signal type, its loader, and the match service."""

@@ -1,0 +1,1 @@
+"""Members: the platforms (tenants) that share hashes."""

@@ -1,0 +1,30 @@
+"""HTTP routes of member administration (scope `admin`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from hashshare.auth.scopes import Scope
+from hashshare.deps import Principal, UoW, require_scope
+from hashshare.members import service
+from hashshare.members.schemas import MemberCreate, MemberList, MemberOut
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+
+
+@router.get("", response_model=MemberList, summary="List members")
+async def list_members(
+    principal: Annotated[Principal, require_scope(Scope.ADMIN)], uow: UoW
+) -> MemberList:
+    members = await service.list_members(uow.session)
+    return MemberList(members=[MemberOut.model_validate(m) for m in members])
+
+
+@router.post("", response_model=MemberOut, status_code=201, summary="Add a member")
+async def add_member(
+    body: MemberCreate, principal: Annotated[Principal, require_scope(Scope.ADMIN)], uow: UoW
+) -> MemberOut:
+    member = await service.add_member(uow.session, principal.actor, body.id, body.name)
+    return MemberOut.model_validate(member)

@@ -1,0 +1,52 @@
+"""Alembic environment: runs migrations over the async engine of the configured URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from hashshare.audit import models as _audit_models  # noqa: F401  (register tables)
+from hashshare.db import Base
+from hashshare.hashes import models as _hash_models  # noqa: F401
+from hashshare.members import models as _member_models  # noqa: F401
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+def run_offline(url: str) -> None:
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+url = config.get_main_option("sqlalchemy.url")
+assert url, "sqlalchemy.url is not configured"
+if context.is_offline_mode():
+    run_offline(url)
+else:
+    asyncio.run(_run_async(url))

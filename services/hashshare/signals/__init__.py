@@ -1,0 +1,11 @@
+"""Signal types: how each kind of hash is written, compared and indexed."""
+
+from hashshare.signals.registry import (
+    REGISTRY,
+    InvalidHash,
+    SignalType,
+    UnknownSignalType,
+    get_signal_type,
+)
+
+__all__ = ["REGISTRY", "InvalidHash", "SignalType", "UnknownSignalType", "get_signal_type"]

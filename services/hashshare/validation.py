@@ -1,0 +1,53 @@
+"""Per-item validation of batches: every bad item is reported, and nothing is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hashshare.errors import ValidationFailed
+from hashshare.signals import InvalidHash, SignalType, UnknownSignalType, get_signal_type
+
+
+@dataclass
+class ItemErrors:
+    """Collects `{index, field, code, message}` for every invalid item of a batch."""
+
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, index: int, field_name: str, code: str, message: str) -> None:
+        self.errors.append({"index": index, "field": field_name, "code": code, "message": message})
+
+    def parse_hash(
+        self, index: int, signal_type: str, value: str
+    ) -> tuple[SignalType, bytes] | None:
+        """Parse one (signal_type, value) pair, recording the error if it is invalid."""
+        try:
+            st = get_signal_type(signal_type)
+        except UnknownSignalType as exc:
+            self.add(index, "signal_type", "unknown_signal_type", str(exc)[:200])
+            return None
+        try:
+            return st, st.parse(value)
+        except InvalidHash as exc:
+            self.add(index, "value", "invalid_hash", str(exc))
+            return None
+
+    def raise_if_any(self, what: str) -> None:
+        if self.errors:
+            raise ValidationFailed(
+                f"{len(self.errors)} invalid {what}; the request was not applied",
+                code="invalid_items",
+                details={"errors": self.errors},
+            )
+
+
+def check_batch_size(count: int, limit: int, what: str) -> None:
+    if count == 0:
+        raise ValidationFailed(f"no {what} given", code="empty_batch")
+    if count > limit:
+        raise ValidationFailed(
+            f"{count} {what} given; at most {limit} per request",
+            code="too_many_items",
+            details={"count": count, "limit": limit},
+        )
