@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hashshare.audit.service import Actor, Outcome, record_standalone
 from hashshare.auth.scopes import Scope
@@ -107,7 +108,16 @@ async def _refuse(
     return error
 
 
-async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+# Declares the bearer scheme in the OpenAPI document; the header is parsed below so that
+# every refusal gets its own error code and audit event.
+_bearer_scheme = HTTPBearer(auto_error=False, description="JWT issued for a member.")
+
+
+async def get_principal(
+    request: Request,
+    runtime: RuntimeDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> Principal:
     request_id = request_id_of(request)
     anonymous = Actor(sub=None, member_id=None, request_id=request_id)
     header = request.headers.get("authorization")

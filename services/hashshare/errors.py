@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,25 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code.")
+    message: str = Field(description="Explanation for people; may change.")
+    details: Any = Field(default=None, description="Structured details, e.g. bad items.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Documented on every authenticated router.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, malformed or invalid token."},
+    403: {"model": ErrorBody, "description": "The token lacks the scope, or not yours."},
+    413: {"model": ErrorBody, "description": "Request body over the configured limit."},
+    422: {"model": ErrorBody, "description": "The request failed validation."},
 }
 
 

@@ -11,9 +11,9 @@ from hashshare.audit.repository import AuditRepository
 from hashshare.audit.schemas import AuditEventOut, AuditPage
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, UoW, require_scope
-from hashshare.errors import ValidationFailed
+from hashshare.errors import ERROR_RESPONSES, ValidationFailed
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 
 def _parse_cursor(cursor: str | None) -> int | None:

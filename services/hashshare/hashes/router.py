@@ -8,11 +8,15 @@ from fastapi import APIRouter, Path
 
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, RuntimeDep, UoW, require_scope
+from hashshare.errors import ERROR_RESPONSES, ErrorBody
 from hashshare.hashes import service
 from hashshare.hashes.schemas import HashOut, RetractResponse, SubmitRequest, SubmitResponse
 
-router = APIRouter(prefix="/v1/hashes", tags=["hashes"])
+router = APIRouter(prefix="/v1/hashes", tags=["hashes"], responses=ERROR_RESPONSES)
 
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorBody, "description": "No hash with that id."}
+}
 HashId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Hash id.")]
 
 
@@ -26,7 +30,7 @@ async def submit_hashes(
     return await service.submit(uow, runtime.settings, runtime.indexes, principal, body.hashes)
 
 
-@router.get("/{hash_id}", response_model=HashOut, summary="Read one hash")
+@router.get("/{hash_id}", response_model=HashOut, responses=NOT_FOUND, summary="Read one hash")
 async def get_hash(
     hash_id: HashId,
     principal: Annotated[Principal, require_scope(Scope.HASHES_READ)],
@@ -35,7 +39,12 @@ async def get_hash(
     return await service.get_hash(uow, principal, hash_id)
 
 
-@router.delete("/{hash_id}", response_model=RetractResponse, summary="Retract your contribution")
+@router.delete(
+    "/{hash_id}",
+    response_model=RetractResponse,
+    responses=NOT_FOUND,
+    summary="Retract your contribution",
+)
 async def retract_hash(
     hash_id: HashId,
     principal: Annotated[Principal, require_scope(Scope.HASHES_SUBMIT)],

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, RuntimeDep, require_scope
+from hashshare.errors import ERROR_RESPONSES
 from hashshare.labels.taxonomy import LABELS, TAXONOMY_VERSION
 from hashshare.signals import REGISTRY
 
-router = APIRouter(prefix="/v1", tags=["reference"])
+router = APIRouter(prefix="/v1", tags=["reference"], responses=ERROR_RESPONSES)
 
 AnyScope = Annotated[Principal, require_scope(*Scope)]
 

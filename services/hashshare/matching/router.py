@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, RuntimeDep, UoW, require_scope
+from hashshare.errors import ERROR_RESPONSES
 from hashshare.matching import service
 from hashshare.matching.schemas import MatchRequest, MatchResponse
 
-router = APIRouter(prefix="/v1", tags=["matching"])
+router = APIRouter(prefix="/v1", tags=["matching"], responses=ERROR_RESPONSES)
 
 
 @router.post("/match", response_model=MatchResponse, summary="Match hashes against the shared set")

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, UoW, require_scope
+from hashshare.errors import ERROR_RESPONSES
 from hashshare.members import service
 from hashshare.members.schemas import MemberCreate, MemberList, MemberOut
 
-router = APIRouter(prefix="/v1/members", tags=["members"])
+router = APIRouter(prefix="/v1/members", tags=["members"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=MemberList, summary="List members")

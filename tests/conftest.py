@@ -1,0 +1,188 @@
+"""Test fixtures: real databases built by the migrations, a fresh app per test.
+
+Every storage test runs twice: on SQLite (a temporary file) and on PostgreSQL. The
+PostgreSQL server is named by HASHSHARE_TEST_POSTGRES_URL (default: the local server, database
+`test`); each run creates its own database there and drops it afterwards. Without a reachable
+server the PostgreSQL half is skipped and the summary says so, unless
+HASHSHARE_REQUIRE_POSTGRES=1 (set by .ci/run), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from hashshare.app import create_app
+from hashshare.auth.scopes import ALL_SCOPES
+from hashshare.auth.tokens import issue_token
+from hashshare.config import Settings
+from hashshare.db import create_engine
+from hashshare.migrations import upgrade
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
+TABLES = ("audit_events", "contributions", "hashes", "members")
+
+_pg_skip_reason: str | None = None
+
+
+async def _pg_admin(sql: str, url: str = PG_URL) -> None:
+    import asyncpg
+
+    target = make_url(url)
+    conn = await asyncpg.connect(
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        database=target.database,
+        timeout=5,
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _create_pg_database() -> str | None:
+    """Create a private database for this run; return its URL, or None if unreachable."""
+    global _pg_skip_reason
+    name = f"hashshare_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        _pg_skip_reason = f"PostgreSQL at {make_url(PG_URL).render_as_string()} unreachable: {exc}"
+        if REQUIRE_PG:
+            pytest.exit(f"HASHSHARE_REQUIRE_POSTGRES=1 but {_pg_skip_reason}", returncode=3)
+        return None
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = _create_pg_database()
+    if url is None:
+        pytest.skip(_pg_skip_reason or "PostgreSQL unavailable")
+    upgrade(url)
+    yield url
+    name = make_url(url).database
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "hashshare.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database of each backend."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(
+                    text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                )
+            else:
+                for table in TABLES:
+                    await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(dev_mode=True, database_url=database_url, member_cache_seconds=0)
+
+
+@dataclass
+class Api:
+    """An HTTP client of a running app, with helpers to make members and tokens."""
+
+    client: httpx.AsyncClient
+    settings: Settings
+    app: Any
+
+    def token(self, member: str, scopes: str | list[str] = "*", sub: str = "tester", ttl: int = 600) -> str:
+        wanted = sorted(ALL_SCOPES) if scopes == "*" else (scopes.split() if isinstance(scopes, str) else scopes)
+        return issue_token(self.settings, member=member, scopes=wanted, sub=sub, ttl_seconds=ttl)
+
+    def auth(self, member: str, scopes: str | list[str] = "*", sub: str = "tester") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(member, scopes, sub)}"}
+
+    async def add_member(self, member_id: str, name: str | None = None) -> None:
+        from hashshare.audit.service import Actor
+        from hashshare.members.service import add_member
+
+        async with self.app.state.runtime.session_factory() as session, session.begin():
+            await add_member(session, Actor("test", None, None), member_id, name or member_id.title())
+
+    async def sql(self, statement: str, **params: Any) -> list[Any]:
+        async with self.app.state.runtime.session_factory() as session, session.begin():
+            result = await session.execute(text(statement), params)
+            return list(result.all()) if result.returns_rows else []
+
+
+@pytest.fixture
+async def api_factory() -> AsyncIterator[Callable[[Settings], Awaitable[Api]]]:
+    """Start apps (lifespan included) for given settings; stop them after the test."""
+    stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(settings: Settings) -> Api:
+        app = create_app(settings)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+        async def stop() -> None:
+            await client.aclose()
+            await lifespan.__aexit__(None, None, None)
+
+        stops.append(stop)
+        return Api(client=client, settings=settings, app=app)
+
+    yield start
+    for stop in reversed(stops):
+        await stop()
+
+
+@pytest.fixture
+async def api(settings: Settings, api_factory: Callable[[Settings], Awaitable[Api]]) -> Api:
+    """A running app with members `alpha` and `beta`."""
+    started = await api_factory(settings)
+    await started.add_member("alpha")
+    await started.add_member("beta")
+    return started
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _pg_skip_reason:
+        terminalreporter.write_sep("!", "PostgreSQL half SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(_pg_skip_reason)
+        terminalreporter.write_line(
+            "Only the SQLite half ran. Start PostgreSQL or set HASHSHARE_TEST_POSTGRES_URL."
+        )
+
+
+ROOT = Path(__file__).resolve().parents[1]
