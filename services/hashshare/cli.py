@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +28,17 @@ def _redact(url: str) -> str:
     return scheme + sep + rest
 
 
+def _own_executable() -> str:
+    """How the user can call this same command again (relative to the working directory)."""
+    path = Path(sys.argv[0])
+    if path.name != "hashshare":
+        return "hashshare"
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -38,10 +49,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
     print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
     if settings.dev_mode:
+        exe = _own_executable()
         print(
             "  DEVELOPMENT MODE: tokens are signed with a shared secret. Get one with:\n"
-            "    hashshare member add demo --name 'Demo platform'\n"
-            "    hashshare token issue --member demo "
+            "    export HASHSHARE_DEV_MODE=1\n"
+            f"    {exe} member add demo --name 'Demo platform'\n"
+            f"    {exe} token issue --member demo "
             "--scope 'hashes:submit hashes:match hashes:read audit:read'",
             file=sys.stderr,
         )
@@ -79,7 +92,10 @@ async def _with_session(work: Any) -> Any:
 def _cli_actor() -> Any:
     from hashshare.audit.service import Actor
 
-    user = os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
     return Actor(sub=f"{CLI_ACTOR}:{user}", member_id=None, request_id=None)
 
 
