@@ -91,6 +91,8 @@ class Settings(BaseSettings):
         if self.dev_mode:
             if symmetric and self.jwt_secret is None:
                 self.jwt_secret = DEFAULT_DEV_SECRET
+            if symmetric and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:  # type: ignore[union-attr]
+                raise ValueError(f"HASHSHARE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
             return self
         if symmetric:
             raise ValueError(

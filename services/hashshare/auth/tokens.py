@@ -127,7 +127,8 @@ class TokenVerifier:
             raise TokenError("missing_claim", f"token lacks the {exc.claim!r} claim") from None
         except jwt.InvalidSignatureError:
             raise TokenError("invalid_signature", "token signature does not verify") from None
-        except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
+        except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError, ValueError):
+            # PyJWT raises TypeError/ValueError when `alg` and the kid's key type disagree.
             raise TokenError(
                 "unsupported_algorithm", "token algorithm does not fit the key"
             ) from None
