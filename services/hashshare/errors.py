@@ -63,6 +63,9 @@ class ValidationFailed(HashshareError):
     code = "validation_error"
 
 
+# What FastAPI says when a body cannot be decoded at all (e.g. it is not UTF-8).
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "invalid_token",
@@ -142,6 +145,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+        code = "malformed_json"
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=exc.headers)
 

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, StrictStr
 
 from hashshare.errors import ValidationFailed
 from hashshare.signals import InvalidHash, SignalType, UnknownSignalType, get_signal_type
+
+
+def storable(text: str) -> str:
+    """Refuse text a database cannot store: NUL characters and lone surrogates."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
+# Free text that is stored or queried: PostgreSQL cannot hold NUL, and UTF-8 no surrogates.
+StoredText = Annotated[StrictStr, AfterValidator(storable)]
 
 
 @dataclass

@@ -12,6 +12,9 @@ from hashshare.audit.schemas import AuditEventOut, AuditPage
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Principal, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ValidationFailed
+from hashshare.validation import storable
+
+MAX_ID = 2**63 - 1
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -19,7 +22,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES
 def _parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 19:
+    if not cursor.isascii() or not cursor.isdigit() or int(cursor) > MAX_ID:
         raise ValidationFailed("cursor is not one this service issued", code="invalid_cursor")
     return int(cursor)
 
@@ -35,6 +38,12 @@ async def list_audit_events(
     cursor: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
+    for name, text in (("member", member), ("action", action)):
+        try:
+            if text is not None:
+                storable(text)
+        except ValueError as exc:
+            raise ValidationFailed(f"{name} {exc}", code="invalid_text") from None
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise ValidationFailed(f"{name} needs a time zone, e.g. Z", code="naive_datetime")

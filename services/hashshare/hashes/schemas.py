@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from hashshare.validation import StoredText
+
 
 class HashSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,7 +18,7 @@ class HashSubmission(BaseModel):
     labels: list[StrictStr] = Field(
         description="Labels from GET /v1/labels; at least one behaviour label."
     )
-    external_ref: StrictStr | None = Field(
+    external_ref: StoredText | None = Field(
         default=None,
         max_length=256,
         description="Your own reference for this hash; shown to you only.",

@@ -7,7 +7,9 @@ contributions; a hash with no active contribution left is `retracted` and stops 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from hashshare.audit.service import record
 from hashshare.auth.scopes import Scope
@@ -15,7 +17,7 @@ from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
 from hashshare.deps import Principal
 from hashshare.errors import NotFound, PermissionDenied
-from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
+from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, HashStatus
 from hashshare.hashes.repository import HashRepository
 from hashshare.hashes.schemas import (
     ContributionRecord,
@@ -74,18 +76,6 @@ def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
     return parsed
 
 
-def _refresh(hash_row: Hash, active: list[Contribution]) -> None:
-    """Derive a hash's labels, contributor count and status from its active contributions."""
-    hash_row.contributors = len(active)
-    if active:
-        hash_row.labels = sorted({label for c in active for label in c.labels})
-        if hash_row.status == HashStatus.RETRACTED.value:
-            hash_row.status = HashStatus.ACTIVE.value
-    else:
-        hash_row.status = HashStatus.RETRACTED.value
-    hash_row.updated_at = utcnow()
-
-
 async def submit(
     uow: UnitOfWork,
     settings: Settings,
@@ -117,21 +107,22 @@ async def submit(
     hashes = await repository.ensure_hashes(list(merged), now)
     own = await repository.contributions_of(principal.member_id, [h.id for h in hashes.values()])
     outcome: dict[tuple[str, bytes], str] = {}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    contributed: set[int] = set()
     touched: list[int] = []
     for key, item in merged.items():
-        hash_row = hashes[key]
-        contribution = own.get(hash_row.id)
+        hash_id = hashes[key].id
+        contribution = own.get(hash_id)
+        fields = {
+            "labels": item.labels,
+            "external_ref": item.external_ref,
+            "quality": item.quality,
+            "updated_at": now,
+        }
         if contribution is None:
-            repository.add_contribution(
-                Contribution(
-                    hash_id=hash_row.id,
-                    member_id=principal.member_id,
-                    labels=item.labels,
-                    external_ref=item.external_ref,
-                    quality=item.quality,
-                    created_at=now,
-                    updated_at=now,
-                )
+            inserts.append(
+                {"hash_id": hash_id, "member_id": principal.member_id, "created_at": now, **fields}
             )
             outcome[key] = "created"
         elif contribution.matches(item.labels, item.external_ref, item.quality):
@@ -139,25 +130,19 @@ async def submit(
             continue
         else:
             outcome[key] = "created" if contribution.retracted_at is not None else "updated"
-            contribution.labels = item.labels
-            contribution.external_ref = item.external_ref
-            contribution.quality = item.quality
-            contribution.retracted_at = None
-            contribution.updated_at = now
+            updates.append({"b_id": contribution.id, "retracted_at": None, **fields})
         if outcome[key] == "created":
-            hash_row.last_contributed_at = now
-        touched.append(hash_row.id)
-    await repository.flush()
-
-    active = await repository.active_contributions_to(touched)
-    by_id = {h.id: h for h in hashes.values()}
-    for hash_id in touched:
-        _refresh(by_id[hash_id], active[hash_id])
-    await repository.flush()
+            contributed.add(hash_id)
+        touched.append(hash_id)
+    await repository.insert_contributions(inserts)
+    await repository.update_contributions(updates)
+    states = await repository.refresh_hashes(touched, now, contributed)
 
     matchable = {status.value for status in MATCHABLE_STATUSES}
     to_index = [
-        (h.signal_type, h.id, h.value) for h in (by_id[i] for i in touched) if h.status in matchable
+        (state.signal_type, state.id, state.value)
+        for state in states.values()
+        if state.status in matchable
     ]
 
     def update_index() -> None:
@@ -167,18 +152,22 @@ async def submit(
     uow.on_commit(update_index)
 
     results = []
+    reported: set[tuple[str, bytes]] = set()
     for index, item in enumerate(parsed):
         key = (item.signal_type.name, item.value)
+        # A value repeated within the batch is one contribution: later repeats are `existing`.
+        status = "existing" if key in reported else outcome[key]
+        reported.add(key)
         results.append(
             SubmitResult(
                 index=index,
-                status=outcome[key],
+                status=status,
                 hash_id=hashes[key].id,
                 signal_type=item.signal_type.name,
                 value=item.signal_type.format(item.value),
             )
         )
-    counts = {status: sum(1 for r in results if r.status == status) for status in outcome.values()}
+    counts = Counter(result.status for result in results)
     response = SubmitResponse(
         results=results,
         created=counts.get("created", 0),
@@ -252,14 +241,25 @@ async def retract(
             code="not_contributor",
         )
     already = mine.retracted_at is not None
-    if not already:
-        mine.retracted_at = utcnow()
-        mine.updated_at = mine.retracted_at
-        await repository.flush()
-        active = await repository.active_contributions_to([hash_id])
-        _refresh(hash_row, active[hash_id])
-        await repository.flush()
-        if hash_row.status == HashStatus.RETRACTED.value:
+    retracted_at = mine.retracted_at or utcnow()
+    if already:
+        status, contributors = hash_row.status, hash_row.contributors
+    else:
+        await repository.update_contributions(
+            [
+                {
+                    "b_id": mine.id,
+                    "labels": mine.labels,
+                    "external_ref": mine.external_ref,
+                    "quality": mine.quality,
+                    "retracted_at": retracted_at,
+                    "updated_at": retracted_at,
+                }
+            ]
+        )
+        state = (await repository.refresh_hashes([hash_id], retracted_at, set()))[hash_id]
+        status, contributors = state.status, state.contributors
+        if status == HashStatus.RETRACTED.value:
             signal_type = hash_row.signal_type
             uow.on_commit(lambda: indexes.discard(signal_type, hash_id))
     await record(
@@ -267,16 +267,11 @@ async def retract(
         principal.actor,
         "hashes.retract",
         target_ids=[hash_id],
-        details={
-            "already_retracted": already,
-            "contributors_left": hash_row.contributors,
-            "status": hash_row.status,
-        },
+        details={"already_retracted": already, "contributors_left": contributors, "status": status},
     )
-    assert mine.retracted_at is not None
     return RetractResponse(
         id=hash_id,
-        status=hash_row.status,
-        contributors=hash_row.contributors,
-        retracted_at=mine.retracted_at,
+        status=status,
+        contributors=contributors,
+        retracted_at=retracted_at,
     )

@@ -49,7 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "contributions",
         sa.Column("id", BIGINT_PK, autoincrement=True, nullable=False),
-        sa.Column("hash_id", sa.BigInteger(), nullable=False),
+        sa.Column("hash_id", BIGINT_PK, nullable=False),
         sa.Column("member_id", sa.String(64), nullable=False),
         sa.Column("labels", sa.JSON(), nullable=False),
         sa.Column("external_ref", sa.String(256), nullable=True),
