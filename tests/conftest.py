@@ -101,9 +101,7 @@ async def _truncate(url: str) -> None:
     try:
         async with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                await conn.execute(
-                    text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-                )
+                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
             else:
                 for table in TABLES:
                     await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
@@ -124,11 +122,19 @@ class Api:
     settings: Settings
     app: Any
 
-    def token(self, member: str, scopes: str | list[str] = "*", sub: str = "tester", ttl: int = 600) -> str:
-        wanted = sorted(ALL_SCOPES) if scopes == "*" else (scopes.split() if isinstance(scopes, str) else scopes)
+    def token(
+        self, member: str, scopes: str | list[str] = "*", sub: str = "tester", ttl: int = 600
+    ) -> str:
+        wanted = (
+            sorted(ALL_SCOPES)
+            if scopes == "*"
+            else (scopes.split() if isinstance(scopes, str) else scopes)
+        )
         return issue_token(self.settings, member=member, scopes=wanted, sub=sub, ttl_seconds=ttl)
 
-    def auth(self, member: str, scopes: str | list[str] = "*", sub: str = "tester") -> dict[str, str]:
+    def auth(
+        self, member: str, scopes: str | list[str] = "*", sub: str = "tester"
+    ) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(member, scopes, sub)}"}
 
     async def add_member(self, member_id: str, name: str | None = None) -> None:
@@ -136,7 +142,9 @@ class Api:
         from hashshare.members.service import add_member
 
         async with self.app.state.runtime.session_factory() as session, session.begin():
-            await add_member(session, Actor("test", None, None), member_id, name or member_id.title())
+            await add_member(
+                session, Actor("test", None, None), member_id, name or member_id.title()
+            )
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         async with self.app.state.runtime.session_factory() as session, session.begin():
