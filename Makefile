@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-dev
 
 .PHONY: run test install openapi bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py services/hashshare/matching/_kernel.pyx
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -32,7 +32,7 @@ from hashshare.migrations import upgrade
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
 REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_events", "contributions", "hashes", "members")
+TABLES = ("audit_events", "changes", "contributions", "hashes", "members")
 
 _pg_skip_reason: str | None = None
 

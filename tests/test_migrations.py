@@ -12,13 +12,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from hashshare.audit import models as _audit_models  # noqa: F401  (register tables)
-from hashshare.db import Base, create_engine
-from hashshare.hashes import models as _hash_models  # noqa: F401
-from hashshare.members import models as _member_models  # noqa: F401
+from hashshare.db import create_engine
 from hashshare.migrations import alembic_config, downgrade, upgrade
+from hashshare.models import Base
 
-APP_TABLES = {"audit_events", "contributions", "hashes", "members"}
+APP_TABLES = {"audit_events", "changes", "contributions", "hashes", "members"}
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -21,7 +21,7 @@ from hashshare.db import create_engine, create_session_factory
 from hashshare.errors import install_error_handlers
 from hashshare.hashes.router import router as hashes_router
 from hashshare.labels.router import router as labels_router
-from hashshare.matching.holder import IndexHolder
+from hashshare.matching.holder import ChangeFollower, IndexHolder, feed_status
 from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
 from hashshare.middleware import RequestContextMiddleware
@@ -46,10 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
             members=MemberDirectory(session_factory, settings.member_cache_seconds),
             indexes=indexes,
         )
+        follower = ChangeFollower(
+            indexes, session_factory, settings.database_url, settings.feed_poll_seconds
+        )
         try:
             await indexes.load(session_factory, settings.index_load_chunk)
+            await follower.start()
             yield
         finally:
+            await follower.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -73,11 +78,20 @@ def create_app(settings: Settings) -> FastAPI:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         if runtime is None or not runtime.indexes.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
+        feed = feed_status(runtime.indexes)
         return JSONResponse(
             {
                 "status": "ready",
-                "index_sizes": runtime.indexes.sizes(),
                 "load_seconds": runtime.indexes.load_seconds,
+                "feed": feed,
+                "signal_types": {
+                    name: {
+                        "size": size,
+                        "behind": feed["behind"],
+                        "behind_seconds": feed["behind_seconds"],
+                    }
+                    for name, size in runtime.indexes.sizes().items()
+                },
             }
         )
 

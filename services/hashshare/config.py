@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     )
     min_pdq_quality: int = Field(default=50, ge=0, le=100)
     index_load_chunk: int = Field(default=50_000, ge=1)
+    feed_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often replicas poll the change feed."
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

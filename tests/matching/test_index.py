@@ -1,19 +1,38 @@
 """The in-memory match indexes against a brute-force reference.
 
-`HammingIndex` must return exactly what a scan of every stored value returns, ordered by
-(distance, id), whatever sequence of adds, replacements and removals came before.
+`MultiIndexHammingIndex` must return exactly what a scan of every stored value returns,
+ordered by (distance, id), whatever sequence of adds, replacements, removals and rebuilds
+came before, with the compiled kernel and with the numpy reference kernel alike. The
+thresholds are tiny here so that every path (bucket tables, delta, dead rows, rebuilds with
+changes replayed) runs on small sets.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashshare.matching.index import ExactIndex, HammingIndex
+from hashshare.matching.index import ExactIndex
+from hashshare.matching.mih import CompiledKernel, Kernel, MultiIndexHammingIndex, NumpyKernel
+
+KERNELS: dict[str, Callable[[], Kernel]] = {"compiled": CompiledKernel, "numpy": NumpyKernel}
+
+
+@pytest.fixture(params=sorted(KERNELS))
+def make_index(request: pytest.FixtureRequest) -> Callable[[int], MultiIndexHammingIndex]:
+    kernel = KERNELS[request.param]()
+
+    def make(bits: int) -> MultiIndexHammingIndex:
+        return MultiIndexHammingIndex(bits, kernel, min_table_rows=8, delta_rows=4)
+
+    return make
+
 
 WIDTHS = (64, 256)
 LARGEST_ID = 2**63 - 1
@@ -49,7 +68,9 @@ hash_ids = st.one_of(st.integers(1, 12), st.just(LARGEST_ID))
 def operations(bits: int) -> st.SearchStrategy[list[tuple[Any, ...]]]:
     add = st.tuples(st.just("add"), hash_ids, hash_values(bits))
     remove = st.tuples(st.just("remove"), hash_ids)
-    return st.lists(st.one_of(add, add, remove), max_size=40)
+    # "begin" captures a rebuild; later changes are replayed when "install" swaps it in.
+    rebuild = st.tuples(st.sampled_from(["rebuild", "begin", "install"]))
+    return st.lists(st.one_of(add, add, remove, rebuild), max_size=40)
 
 
 def queries(bits: int) -> st.SearchStrategy[list[tuple[int, int]]]:
@@ -57,12 +78,22 @@ def queries(bits: int) -> st.SearchStrategy[list[tuple[int, int]]]:
 
 
 def check_hamming_against_brute_force(
-    bits: int, ops: list[tuple[Any, ...]], asked: list[tuple[int, int]]
+    index: MultiIndexHammingIndex, ops: list[tuple[Any, ...]], asked: list[tuple[int, int]]
 ) -> None:
-    index = HammingIndex(bits)
+    bits = index.bits
     model: dict[int, int] = {}
+    job = None
     for op in ops:
-        if op[0] == "add":
+        if op[0] == "rebuild":
+            if job is None:
+                index.rebuild()
+        elif op[0] == "begin":
+            job = job or index.rebuild_job()
+        elif op[0] == "install":
+            if job is not None:
+                index.install(job.run())
+                job = None
+        elif op[0] == "add":
             _, hash_id, value = op
             index.add(hash_id, to_bytes(value, bits))
             model[hash_id] = value
@@ -79,26 +110,37 @@ def check_hamming_against_brute_force(
         )
 
 
-@settings(max_examples=300, deadline=None)
+FIXTURE_OK = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FIXTURE_OK
 @given(data=st.data())
-def test_hamming_64_equals_brute_force_after_any_adds_and_removes(data: st.DataObject) -> None:
+def test_hamming_64_equals_brute_force_after_any_adds_and_removes(
+    make_index: Callable[[int], MultiIndexHammingIndex], data: st.DataObject
+) -> None:
     check_hamming_against_brute_force(
-        64, data.draw(operations(64), "ops"), data.draw(queries(64), "queries")
+        make_index(64), data.draw(operations(64), "ops"), data.draw(queries(64), "queries")
     )
 
 
-@settings(max_examples=300, deadline=None)
+@FIXTURE_OK
 @given(data=st.data())
-def test_hamming_256_equals_brute_force_after_any_adds_and_removes(data: st.DataObject) -> None:
+def test_hamming_256_equals_brute_force_after_any_adds_and_removes(
+    make_index: Callable[[int], MultiIndexHammingIndex], data: st.DataObject
+) -> None:
     check_hamming_against_brute_force(
-        256, data.draw(operations(256), "ops"), data.draw(queries(256), "queries")
+        make_index(256), data.draw(operations(256), "ops"), data.draw(queries(256), "queries")
     )
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_hamming_equals_brute_force_beyond_the_initial_capacity(bits: int) -> None:
+def test_hamming_equals_brute_force_beyond_the_initial_capacity(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
     rng = random.Random(bits)
-    index = HammingIndex(bits)
+    index = make_index(bits)
     model: dict[int, int] = {}
     base = rng.getrandbits(bits)
     for hash_id in range(1, 3001):
@@ -125,9 +167,11 @@ def test_hamming_equals_brute_force_beyond_the_initial_capacity(bits: int) -> No
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_all_zero_and_all_one_values_are_the_full_width_apart(bits: int) -> None:
+def test_all_zero_and_all_one_values_are_the_full_width_apart(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
     zeros, ones = bytes(bits // 8), b"\xff" * (bits // 8)
-    index = HammingIndex(bits)
+    index = make_index(bits)
     index.add(1, zeros)
     index.add(2, ones)
 
@@ -137,9 +181,11 @@ def test_all_zero_and_all_one_values_are_the_full_width_apart(bits: int) -> None
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_duplicate_values_under_different_ids_are_all_returned_by_id(bits: int) -> None:
+def test_duplicate_values_under_different_ids_are_all_returned_by_id(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
     value = to_bytes(0xDEADBEEF, bits)
-    index = HammingIndex(bits)
+    index = make_index(bits)
     for hash_id in (30, 10, LARGEST_ID, 20):
         index.add(hash_id, value)
 
@@ -147,24 +193,30 @@ def test_duplicate_values_under_different_ids_are_all_returned_by_id(bits: int) 
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_distance_equal_to_max_distance_is_included(bits: int) -> None:
-    index = HammingIndex(bits)
+def test_distance_equal_to_max_distance_is_included(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
+    index = make_index(bits)
     index.add(1, to_bytes(flipped(0, list(range(10))), bits))
 
     assert index.search(bytes(bits // 8), 10) == [(1, 10)]
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_distance_one_above_max_distance_is_excluded(bits: int) -> None:
-    index = HammingIndex(bits)
+def test_distance_one_above_max_distance_is_excluded(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
+    index = make_index(bits)
     index.add(1, to_bytes(flipped(0, list(range(11))), bits))
 
     assert index.search(bytes(bits // 8), 10) == []
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_results_are_ordered_by_distance_then_id(bits: int) -> None:
-    index = HammingIndex(bits)
+def test_results_are_ordered_by_distance_then_id(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
+    index = make_index(bits)
     index.add(5, to_bytes(0b111, bits))
     index.add(1, to_bytes(0b1111, bits))
     index.add(9, to_bytes(0b1, bits))
@@ -174,9 +226,11 @@ def test_results_are_ordered_by_distance_then_id(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_re_adding_an_id_replaces_its_value(bits: int) -> None:
+def test_re_adding_an_id_replaces_its_value(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
     old, new = to_bytes(0, bits), b"\xff" * (bits // 8)
-    index = HammingIndex(bits)
+    index = make_index(bits)
     index.add(7, old)
     index.add(7, new)
 
@@ -186,8 +240,10 @@ def test_re_adding_an_id_replaces_its_value(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", WIDTHS)
-def test_removed_hash_is_no_longer_found_and_others_remain(bits: int) -> None:
-    index = HammingIndex(bits)
+def test_removed_hash_is_no_longer_found_and_others_remain(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int
+) -> None:
+    index = make_index(bits)
     for hash_id in (1, 2, 3):
         index.add(hash_id, to_bytes(hash_id, bits))
 
@@ -197,15 +253,19 @@ def test_removed_hash_is_no_longer_found_and_others_remain(bits: int) -> None:
     assert index.search(to_bytes(0, bits), bits) == [(2, 1), (3, 2)]
 
 
-def test_empty_hamming_index_finds_nothing() -> None:
-    index = HammingIndex(256)
+def test_empty_hamming_index_finds_nothing(
+    make_index: Callable[[int], MultiIndexHammingIndex],
+) -> None:
+    index = make_index(256)
 
     assert index.search(bytes(32), 256) == []
     assert len(index) == 0
 
 
-def test_negative_max_distance_finds_nothing() -> None:
-    index = HammingIndex(64)
+def test_negative_max_distance_finds_nothing(
+    make_index: Callable[[int], MultiIndexHammingIndex],
+) -> None:
+    index = make_index(64)
     index.add(1, bytes(8))
 
     assert index.search(bytes(8), -1) == []
@@ -216,8 +276,10 @@ def test_negative_max_distance_finds_nothing() -> None:
 
 @pytest.mark.parametrize("bits", WIDTHS)
 @pytest.mark.parametrize("delta", [-8, 8])
-def test_hamming_index_refuses_values_of_the_wrong_width(bits: int, delta: int) -> None:
-    index = HammingIndex(bits)
+def test_hamming_index_refuses_values_of_the_wrong_width(
+    make_index: Callable[[int], MultiIndexHammingIndex], bits: int, delta: int
+) -> None:
+    index = make_index(bits)
     wrong = bytes((bits + delta) // 8)
     index.add(1, bytes(bits // 8))
 
@@ -228,9 +290,11 @@ def test_hamming_index_refuses_values_of_the_wrong_width(bits: int, delta: int) 
     assert len(index) == 1
 
 
-def test_hamming_index_refuses_a_width_that_is_not_a_multiple_of_64() -> None:
+def test_hamming_index_refuses_a_width_that_is_not_a_multiple_of_64(
+    make_index: Callable[[int], MultiIndexHammingIndex],
+) -> None:
     with pytest.raises(ValueError, match="64"):
-        HammingIndex(100)
+        make_index(100)
 
 
 # --- ExactIndex -------------------------------------------------------------------------
@@ -320,3 +384,41 @@ def test_exact_index_equals_a_dict_after_any_adds_and_removes(
     for value in (b"a" * 16, b"b" * 16):
         expected = sorted(hash_id for hash_id, v in model.items() if v == value)
         assert index.search(value, 0) == [(hash_id, 0) for hash_id in expected]
+
+
+# --- at scale ---------------------------------------------------------------------------
+
+
+def test_the_compiled_kernel_is_built_and_used_by_default() -> None:
+    """`make` builds the Cython kernel; a silent fall-back to numpy would be 20x slower."""
+    from hashshare.matching.mih import default_kernel
+
+    assert default_kernel().name == "compiled"
+    assert MultiIndexHammingIndex(256).kernel.name == "compiled"
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_every_distance_up_to_31_has_full_recall_on_clustered_pdq_hashes(kernel: str) -> None:
+    """Families of near-duplicates (the data on which multi-index hashing is weakest)."""
+    rng = np.random.default_rng(7)
+    bases = rng.integers(0, 256, size=(200, 32), dtype=np.uint8)
+    family = np.repeat(bases, 50, axis=0)
+    for row in family:
+        for bit in rng.choice(256, size=rng.integers(0, 41), replace=False):
+            row[bit // 8] ^= 1 << (bit % 8)
+    values = family.view(">u8").astype(np.uint64)
+    ids = rng.permutation(len(values)).astype(np.int64) * 7 + 1
+    index = MultiIndexHammingIndex.from_arrays(256, ids, values, KERNELS[kernel]())
+    for hash_id in ids[:500].tolist():
+        index.remove(hash_id)
+    live = {int(i): v for i, v in zip(ids.tolist(), family, strict=True)}
+    for hash_id in ids[:500].tolist():
+        del live[hash_id]
+    model = {i: int.from_bytes(v.tobytes(), "big") for i, v in live.items()}
+
+    for query_row in family[rng.choice(len(family), size=20, replace=False)]:
+        query = flipped(int.from_bytes(query_row.tobytes(), "big"), rng.choice(256, 6).tolist())
+        for max_distance in range(32):
+            assert index.search(to_bytes(query, 256), max_distance) == brute_force(
+                model, query, max_distance
+            ), f"distance {max_distance}"

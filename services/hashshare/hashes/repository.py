@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hashshare.changes.repository import ChangeRepository
 from hashshare.hashes.models import Contribution, Hash, HashStatus
 
 CHUNK = 500
@@ -141,11 +142,15 @@ class HashRepository:
             for hash_id, contribution_labels in await self.session.execute(active):
                 labels[hash_id].update(contribution_labels)
                 counts[hash_id] += 1
-            current = select(Hash.id, Hash.signal_type, Hash.value, Hash.status).where(
+            current = select(Hash.id, Hash.signal_type, Hash.value, Hash.status, Hash.labels).where(
                 Hash.id.in_(chunk)
             )
-            for hash_id, signal_type, value, status in await self.session.execute(current):
+            for hash_id, signal_type, value, status, old_labels in await self.session.execute(
+                current
+            ):
                 states[hash_id] = HashState(hash_id, signal_type, value, status)
+                if not labels[hash_id]:
+                    labels[hash_id].update(old_labels)
         updates = []
         for hash_id, state in states.items():
             if counts[hash_id] == 0:
@@ -170,6 +175,20 @@ class HashRepository:
             groups.setdefault(shape, []).append(update_row)
         for (with_labels, was_contributed), rows in groups.items():
             await self._update_hashes(rows, labels=with_labels, contributed=was_contributed)
+        await ChangeRepository(self.session).append(
+            [
+                {
+                    "hash_id": state.id,
+                    "signal_type": state.signal_type,
+                    "value": state.value,
+                    "status": state.status,
+                    "labels": sorted(labels[state.id]),
+                    "contributors": state.contributors,
+                    "changed_at": now,
+                }
+                for state in sorted(states.values(), key=lambda state: state.id)
+            ]
+        )
         return states
 
     async def _update_hashes(

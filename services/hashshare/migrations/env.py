@@ -9,10 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hashshare.audit import models as _audit_models  # noqa: F401  (register tables)
-from hashshare.db import Base
-from hashshare.hashes import models as _hash_models  # noqa: F401
-from hashshare.members import models as _member_models  # noqa: F401
+from hashshare.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hashshare.matching.index import ExactIndex, HammingIndex, MatchIndex
+from hashshare.matching.index import ExactIndex, MatchIndex
+from hashshare.matching.mih import MultiIndexHammingIndex
 
 _HEX = frozenset(string.hexdigits)
 
@@ -69,7 +70,7 @@ class SignalType:
 
 
 def _hamming(bits: int) -> MatchIndex:
-    return HammingIndex(bits)
+    return MultiIndexHammingIndex(bits)
 
 
 def _exact(bits: int) -> MatchIndex:

@@ -1,0 +1,57 @@
+"""All SQL of the change feed.
+
+Sequence numbers must appear in commit order, or a follower that has read up to seq 11 would
+never see a transaction that took seq 10 but committed later. On PostgreSQL every writer
+therefore takes a transaction-scoped advisory lock before appending, so appends are
+serialized until commit; SQLite serializes writers anyway. The same transaction sends a
+NOTIFY, which PostgreSQL delivers at commit, to wake followers at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hashshare.changes.models import Change
+
+CHANGES: Table = Change.__table__  # type: ignore[assignment]
+NOTIFY_CHANNEL = "hashshare_changes"
+# Arbitrary, fixed key of the advisory lock that orders appends ("hsfeed" in ASCII).
+FEED_LOCK_KEY = 0x68736665_6564
+
+
+class ChangeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _is_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    async def append(self, rows: list[dict[str, Any]]) -> None:
+        """Append changes (hash_id, signal_type, value, status, labels, contributors)."""
+        if not rows:
+            return
+        if self._is_postgres():
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
+            )
+            await self.session.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
+            )
+        for start in range(0, len(rows), 2000):
+            await self.session.execute(insert(CHANGES), rows[start : start + 2000])
+
+    async def head(self) -> int:
+        """The highest sequence number (0 when the feed is empty)."""
+        return int(await self.session.scalar(select(func.coalesce(func.max(Change.seq), 0))) or 0)
+
+    async def after(self, seq: int, limit: int) -> Sequence[Change]:
+        query = select(Change).where(Change.seq > seq).order_by(Change.seq).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    async def changed_at(self, seq: int) -> datetime | None:
+        return await self.session.scalar(select(Change.changed_at).where(Change.seq == seq))

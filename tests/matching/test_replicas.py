@@ -1,0 +1,160 @@
+"""Freshness across replicas: real `hashshare serve` processes sharing one database.
+
+A write through one process reaches the match index of the other through the change feed
+within a second (LISTEN/NOTIFY on PostgreSQL, polling on SQLite), and a restarted process
+loads the complete matchable set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from hashshare.auth.tokens import issue_token
+from hashshare.cli import main as cli
+from hashshare.config import Settings
+
+FRESHNESS_SECONDS = 1.0
+LABELS = ["attacker-manifesto"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_service(database_url: str) -> Iterator[str]:
+    """Start `hashshare serve` in a subprocess; yield its base URL once /readyz says ready."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HASHSHARE_DEV_MODE": "1",
+        "HASHSHARE_DATABASE_URL": database_url,
+        "HASHSHARE_MEMBER_CACHE_SECONDS": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hashshare", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the service process exited during start-up"
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not become ready in 60 s"
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def headers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("HASHSHARE_DEV_MODE", "1")
+    monkeypatch.setenv("HASHSHARE_DATABASE_URL", database_url)
+    assert cli(["member", "add", "alpha", "--name", "Alpha"]) == 0
+    token = issue_token(
+        Settings(dev_mode=True, database_url=database_url),
+        member="alpha",
+        scopes=["hashes:submit", "hashes:match"],
+        sub="replica-test",
+        ttl_seconds=600,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _submit(base_url: str, headers: dict[str, str], values: list[str]) -> list[int]:
+    body = {"hashes": [{"signal_type": "pdq", "value": v, "labels": LABELS} for v in values]}
+    response = httpx.post(f"{base_url}/v1/hashes", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return [item["hash_id"] for item in response.json()["results"]]
+
+
+def _matched_ids(base_url: str, headers: dict[str, str], value: str) -> list[int]:
+    body = {"queries": [{"signal_type": "pdq", "value": value, "max_distance": 0}]}
+    response = httpx.post(f"{base_url}/v1/match", json=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return [hit["hash_id"] for hit in response.json()["results"][0]["matches"]]
+
+
+def _seconds_until(condition: Callable[[], bool], limit: float = 10.0) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, f"condition not met within {limit} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_submission_and_retraction_reach_the_other_replica_within_a_second(
+    database_url: str, headers: dict[str, str]
+) -> None:
+    value = "ab" * 32
+    with running_service(database_url) as writer, running_service(database_url) as reader:
+        assert _matched_ids(reader, headers, value) == []
+        (hash_id,) = _submit(writer, headers, [value])
+
+        seen_after = _seconds_until(lambda: _matched_ids(reader, headers, value) == [hash_id])
+        assert seen_after < FRESHNESS_SECONDS
+
+        response = httpx.delete(f"{writer}/v1/hashes/{hash_id}", headers=headers, timeout=10)
+        assert response.status_code == 200
+        assert response.json()["status"] == "retracted"
+        assert _matched_ids(writer, headers, value) == []
+        gone_after = _seconds_until(lambda: _matched_ids(reader, headers, value) == [])
+        assert gone_after < FRESHNESS_SECONDS
+
+
+def test_readiness_reports_index_sizes_and_feed_position(
+    database_url: str, headers: dict[str, str]
+) -> None:
+    with running_service(database_url) as writer, running_service(database_url) as reader:
+        _submit(writer, headers, [f"{i:064x}" for i in range(1, 6)])
+
+        def caught_up() -> bool:
+            ready = httpx.get(f"{reader}/readyz", timeout=5).json()
+            return bool(ready["signal_types"]["pdq"]["size"] == 5 and ready["feed"]["behind"] == 0)
+
+        _seconds_until(caught_up)
+        ready = httpx.get(f"{reader}/readyz", timeout=5).json()
+        assert ready["feed"]["applied_seq"] == ready["feed"]["head_seq"] >= 5
+        assert ready["signal_types"]["md5"]["size"] == 0
+
+
+def test_restarted_replica_loads_the_complete_matchable_set(
+    database_url: str, headers: dict[str, str]
+) -> None:
+    values = [f"{i:064x}" for i in range(1, 51)]
+    with running_service(database_url) as writer:
+        ids = _submit(writer, headers, values)
+        retracted = ids[:10]
+        for hash_id in retracted:
+            response = httpx.delete(f"{writer}/v1/hashes/{hash_id}", headers=headers, timeout=10)
+            assert response.status_code == 200
+        with running_service(database_url) as restarted:
+            ready = httpx.get(f"{restarted}/readyz", timeout=5).json()
+            assert ready["signal_types"]["pdq"]["size"] == 40
+            assert ready["feed"]["behind"] == 0
+            for value, hash_id in zip(values, ids, strict=True):
+                expected = [] if hash_id in retracted else [hash_id]
+                assert _matched_ids(restarted, headers, value) == expected
