@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from hashshare import __version__
 from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
-from hashshare.config import Settings
+from hashshare.config import Settings, load_settings
 from hashshare.db import create_engine, create_session_factory
 from hashshare.errors import install_error_handlers
 from hashshare.hashes.router import router as hashes_router
@@ -28,6 +28,11 @@ from hashshare.middleware import RequestContextMiddleware
 from hashshare.runtime import MemberDirectory, Runtime
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` worker processes: settings from HASHSHARE_* variables."""
+    return create_app(load_settings())
 
 
 def create_app(settings: Settings) -> FastAPI:

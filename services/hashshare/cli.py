@@ -64,7 +64,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "HASHSHARE_JWT_PRIVATE_KEY_FILE set",
             file=sys.stderr,
         )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    if args.workers > 1:
+        # Each worker process builds its own app (and match index) from the environment.
+        uvicorn.run(
+            "hashshare.app:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 
@@ -179,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (each holds its own match index; use one per core)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,27 +96,22 @@ class IndexHolder:
     async def load(self, session_factory: async_sessionmaker[AsyncSession], chunk: int) -> None:
         """Fill the indexes from the database; mark ready when done."""
         started = time.perf_counter()
+        found: dict[str, tuple[list[int], bytearray]] = {
+            name: ([], bytearray()) for name in REGISTRY
+        }
         async with session_factory() as session:
             # Read the head first: anything committed during the load is replayed from it.
             head = await ChangeRepository(session).head()
-            found: dict[str, tuple[list[int], list[bytes]]] = {name: ([], []) for name in REGISTRY}
             last_id = 0
             while True:
-                rows = (
-                    await session.execute(
-                        select(Hash.id, Hash.signal_type, Hash.value)
-                        .where(Hash.status.in_(sorted(MATCHABLE)), Hash.id > last_id)
-                        .order_by(Hash.id)
-                        .limit(chunk)
-                    )
-                ).all()
-                if not rows:
+                page = await _page(session, last_id, chunk)
+                if not page:
                     break
-                for hash_id, signal_type, value in rows:
+                for signal_type, page_ids, page_values in page:
                     if signal_type in found:
-                        found[signal_type][0].append(hash_id)
-                        found[signal_type][1].append(value)
-                last_id = rows[-1][0]
+                        found[signal_type][0].extend(page_ids)
+                        found[signal_type][1].extend(page_values)
+                last_id = max(page_ids[-1] for _, page_ids, _ in page)
         for name, (ids, values) in found.items():
             self._indexes[name] = await asyncio.to_thread(_build, name, ids, values)
         self.feed = FeedPosition(applied_seq=head, head_seq=head, checked_at=time.monotonic())
@@ -148,16 +143,55 @@ class IndexHolder:
             self._rebuilding.discard(name)
 
 
-def _build(name: str, ids: list[int], values: list[bytes]) -> MatchIndex:
+_PAGE_POSTGRES = text(
+    """
+    SELECT signal_type, array_agg(id ORDER BY id), string_agg(value, ''::bytea ORDER BY id)
+    FROM (
+        SELECT id, signal_type, value FROM hashes
+        WHERE status IN ('active', 'disputed') AND id > :after
+        ORDER BY id LIMIT :limit
+    ) AS page
+    GROUP BY signal_type
+    """
+)
+
+
+async def _page(
+    session: AsyncSession, after: int, limit: int
+) -> list[tuple[str, list[int], bytes]]:
+    """The next page of matchable hashes by id: per signal type, ids and concatenated values.
+
+    On PostgreSQL the database concatenates the values, which spares a Python object per
+    row and makes loading 10 M hashes several times faster.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(_PAGE_POSTGRES, {"after": after, "limit": limit})
+        return [(signal_type, list(ids), bytes(values)) for signal_type, ids, values in rows]
+    result = await session.execute(
+        select(Hash.id, Hash.signal_type, Hash.value)
+        .where(Hash.status.in_(sorted(MATCHABLE)), Hash.id > after)
+        .order_by(Hash.id)
+        .limit(limit)
+    )
+    grouped: dict[str, tuple[list[int], list[bytes]]] = {}
+    for hash_id, signal_type, value in result:
+        ids, values = grouped.setdefault(signal_type, ([], []))
+        ids.append(hash_id)
+        values.append(value)
+    return [(name, ids, b"".join(values)) for name, (ids, values) in grouped.items()]
+
+
+def _build(name: str, ids: list[int], values: bytearray) -> MatchIndex:
     signal_type = REGISTRY[name]
     index = signal_type.new_index()
     if isinstance(index, MultiIndexHammingIndex) and ids:
-        words = np.frombuffer(b"".join(values), dtype=">u8").astype(np.uint64)
+        words = np.frombuffer(values, dtype=">u8").astype(np.uint64)
         return MultiIndexHammingIndex.from_arrays(
             signal_type.bits, np.array(ids, dtype=np.int64), words
         )
-    for hash_id, value in zip(ids, values, strict=True):
-        index.add(hash_id, value)
+    width = signal_type.bits // 8
+    for position, hash_id in enumerate(ids):
+        index.add(hash_id, bytes(values[position * width : (position + 1) * width]))
     return index
 
 
