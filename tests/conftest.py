@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from hashshare.app import create_app
+from hashshare.audit.chain import GENESIS
 from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
@@ -32,7 +33,9 @@ from hashshare.migrations import upgrade
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
 REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_events", "changes", "contributions", "hashes", "members")
+# Production-mode settings need an audit key like any deployment.
+AUDIT_KEY = "test-audit-key-of-at-least-thirty-two-bytes"
+TABLES = ("audit_events", "changes", "feedback", "contributions", "hashes", "members")
 
 _pg_skip_reason: str | None = None
 
@@ -105,6 +108,10 @@ async def _truncate(url: str) -> None:
             else:
                 for table in TABLES:
                     await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+            # The audit chain starts again from its genesis.
+            await conn.execute(
+                text("UPDATE audit_head SET seq = 0, digest = :genesis"), {"genesis": GENESIS}
+            )
     finally:
         await engine.dispose()
 

@@ -20,6 +20,7 @@ from hashshare.auth.tokens import TokenError, TokenVerifier
 from hashshare.cli import main
 from hashshare.config import Settings
 from hashshare.db import create_engine
+from tests.conftest import AUDIT_KEY
 
 COMMANDS = ("serve", "db", "member", "token", "openapi")
 
@@ -40,6 +41,7 @@ def _clear_hashshare_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HASHSHARE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HASHSHARE_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.setenv("USER", "operator")
 
 

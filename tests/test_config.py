@@ -12,7 +12,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hashshare.config import DEFAULT_DEV_SECRET, ConfigError, Settings, load_settings
+from hashshare.config import (
+    DEFAULT_DEV_AUDIT_KEY,
+    DEFAULT_DEV_SECRET,
+    ConfigError,
+    Settings,
+    load_settings,
+)
+from tests.conftest import AUDIT_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +28,7 @@ def _no_hashshare_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HASHSHARE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HASHSHARE_AUDIT_KEY", AUDIT_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,9 @@ def public_pem() -> str:
 
 
 def _clean_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items() if not name.startswith("HASHSHARE_")}
+    """The environment without HASHSHARE_* settings, apart from the audit key."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("HASHSHARE_")}
+    return {**clean, "HASHSHARE_AUDIT_KEY": AUDIT_KEY}
 
 
 # --- development mode ----------------------------------------------------------------------
@@ -248,3 +258,20 @@ def test_serve_with_an_unusable_public_key_exits_with_code_2(tmp_path: Path) -> 
     assert result.returncode == 2, result.stderr
     assert "PEM" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_outside_dev_mode_a_missing_audit_key_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, public_pem: str
+) -> None:
+    monkeypatch.delenv("HASHSHARE_AUDIT_KEY")
+    with pytest.raises(ConfigError, match="HASHSHARE_AUDIT_KEY"):
+        load_settings(jwt_public_keys={"k": public_pem})
+
+
+def test_outside_dev_mode_the_development_audit_key_is_refused(public_pem: str) -> None:
+    with pytest.raises(ConfigError, match="development key"):
+        load_settings(jwt_public_keys={"k": public_pem}, audit_key=DEFAULT_DEV_AUDIT_KEY)
+
+
+def test_dev_mode_supplies_an_audit_key() -> None:
+    assert Settings(dev_mode=True, audit_key=None).audit_key == DEFAULT_DEV_AUDIT_KEY

@@ -16,7 +16,15 @@ from hashshare.db import create_engine
 from hashshare.migrations import alembic_config, downgrade, upgrade
 from hashshare.models import Base
 
-APP_TABLES = {"audit_events", "changes", "contributions", "hashes", "members"}
+APP_TABLES = {
+    "audit_events",
+    "audit_head",
+    "changes",
+    "contributions",
+    "feedback",
+    "hashes",
+    "members",
+}
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,6 +171,46 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from hashshare.audit.service import export_lines
+
+    with Path(args.out).open("w", encoding="utf-8") as out:
+
+        async def work(session: Any) -> int:
+            count = 0
+            async for line in export_lines(session):
+                out.write(line)
+                count += 1
+            return count
+
+        count = asyncio.run(_with_session(work))
+    print(f"exported {count} events to {args.out}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Verify an export offline: no database, no configuration."""
+    from hashshare.audit.chain import ChainVerifier
+
+    verifier = ChainVerifier()
+    with Path(args.file).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                print(f"BROKEN at line {number}: not JSON ({exc})")
+                return 1
+            if not verifier.feed(event):
+                break
+    verdict = verifier.verdict()
+    if verdict.ok:
+        print(f"OK: {verdict.events} events, head {verdict.head_seq} {verdict.head_digest}")
+        return 0
+    print(f"BROKEN at event {verdict.broken_seq}: {verdict.reason}")
+    print(f"(the {verdict.events} events before it verify; last good digest {verdict.head_digest})")
+    return 1
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from hashshare.openapi import write_spec
 
@@ -224,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     issue.add_argument("--sub", help="subject (who uses the token); default MEMBER-token")
     issue.set_defaults(func=cmd_token_issue)
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="SUBCOMMAND"
+    )
+    export = audit.add_parser("export", help="write the whole log as JSON Lines")
+    export.add_argument("--out", required=True, help="file to write")
+    export.set_defaults(func=cmd_audit_export)
+    verify = audit.add_parser("verify", help="verify an export offline (no database needed)")
+    verify.add_argument("file", help="a JSON Lines export")
+    verify.set_defaults(func=cmd_audit_verify)
 
     spec = commands.add_parser("openapi", help="write the OpenAPI spec")
     spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DEV_SECRET = "hashshare-development-secret-do-not-use-in-production"  # noqa: S105
+DEFAULT_DEV_AUDIT_KEY = "hashshare-development-audit-key-do-not-use-in-production"
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -57,6 +58,20 @@ class Settings(BaseSettings):
         default=None, description="PEM private key used by `hashshare token issue` in production."
     )
     jwt_private_key_id: str | None = Field(default=None, description="kid of that private key.")
+    audit_key: str | None = Field(
+        default=None,
+        description="Secret key of the HMAC that stands in for unmatched query values in the "
+        "audit log (at least 32 bytes; required outside development mode).",
+    )
+    stats_public: bool = Field(
+        default=False, description="Serve GET /v1/stats without a token (transparency)."
+    )
+    dispute_min_disagreements: int = Field(
+        default=2, ge=1, description="Members that must disagree before a hash is disputed."
+    )
+    dispute_min_disagreements_single_contributor: int = Field(
+        default=1, ge=1, description="The same, for a hash with a single contributor."
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     member_cache_seconds: float = Field(
         default=10.0, ge=0, description="How long a known, active member is trusted from memory."
@@ -91,6 +106,15 @@ class Settings(BaseSettings):
         if symmetric and asymmetric:
             # One verifier never mixes families: that is how HS/RS confusion happens.
             raise ValueError("HASHSHARE_JWT_ALGORITHMS must not mix HS* with asymmetric ones")
+        if self.audit_key is None and self.dev_mode:
+            self.audit_key = DEFAULT_DEV_AUDIT_KEY
+        if self.audit_key is None or len(self.audit_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"HASHSHARE_AUDIT_KEY must be set to a secret of at least {MIN_SECRET_BYTES} "
+                "bytes (it keys the HMAC of unmatched queries in the audit log)"
+            )
+        if not self.dev_mode and self.audit_key == DEFAULT_DEV_AUDIT_KEY:
+            raise ValueError("HASHSHARE_AUDIT_KEY is the development key; set a real secret")
         if self.dev_mode:
             if symmetric and self.jwt_secret is None:
                 self.jwt_secret = DEFAULT_DEV_SECRET

@@ -1,9 +1,19 @@
 """Every table of the service, imported so that `Base.metadata` is complete (migrations)."""
 
-from hashshare.audit.models import AuditEvent
+from hashshare.audit.models import AuditEvent, AuditHead
 from hashshare.changes.models import Change
 from hashshare.db import Base
+from hashshare.feedback.models import Feedback
 from hashshare.hashes.models import Contribution, Hash
 from hashshare.members.models import Member
 
-__all__ = ["AuditEvent", "Base", "Change", "Contribution", "Hash", "Member"]
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Change",
+    "Contribution",
+    "Feedback",
+    "Hash",
+    "Member",
+]

@@ -24,7 +24,7 @@ from hashshare.auth.scopes import ALL_SCOPES, Scope
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
 from hashshare.deps import Principal, require_scope
-from tests.conftest import Api
+from tests.conftest import AUDIT_KEY, Api
 
 UNPROTECTED = frozenset({"/healthz", "/readyz"})
 # FastAPI's own documentation routes are plain Starlette routes, outside the API.
@@ -404,6 +404,7 @@ async def _production_api(
     settings = Settings(
         database_url=database_url,
         member_cache_seconds=0,
+        audit_key=AUDIT_KEY,
         jwt_public_keys={kid: _public_pem(key) for kid, key in keys.items()},
     )
     started = await api_factory(settings)

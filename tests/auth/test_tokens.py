@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from hashshare.auth.tokens import REQUIRED_CLAIMS, TokenError, TokenVerifier, issue_token
 from hashshare.config import DEFAULT_DEV_SECRET, ConfigError, Settings
+from tests.conftest import AUDIT_KEY
 
 ISSUER = "hashshare"
 AUDIENCE = "hashshare"
@@ -35,6 +36,7 @@ def _no_hashshare_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HASHSHARE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HASHSHARE_AUDIT_KEY", AUDIT_KEY)
 
 
 # --- helpers -------------------------------------------------------------------------------

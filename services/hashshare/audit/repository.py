@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hashshare.audit.models import AuditEvent
+from hashshare.audit.chain import link
+from hashshare.audit.models import AuditEvent, AuditHead
+from hashshare.db import utcnow
+
+HEAD_ID = 1
 
 
 class AuditRepository:
@@ -16,9 +20,52 @@ class AuditRepository:
         self.session = session
 
     async def append(self, event: AuditEvent) -> AuditEvent:
+        """Chain and insert an event.
+
+        The UPDATE of the single head row comes first: it locks that row on PostgreSQL (and
+        the whole database on SQLite) until the transaction ends, so concurrent appends queue
+        up, take consecutive sequence numbers in commit order, and cannot fork the chain.
+        """
+        seq, previous = (
+            await self.session.execute(
+                update(AuditHead)
+                .where(AuditHead.id == HEAD_ID)
+                .values(seq=AuditHead.seq + 1)
+                .returning(AuditHead.seq, AuditHead.digest)
+            )
+        ).one()
+        event.id = seq
+        event.occurred_at = event.occurred_at or utcnow()
+        event.target_ids = sorted(set(event.target_ids or []))
+        event.details = event.details or {}
+        event.digest = link(previous, event.chain_fields())
         self.session.add(event)
+        await self.session.execute(
+            update(AuditHead).where(AuditHead.id == HEAD_ID).values(digest=event.digest)
+        )
         await self.session.flush()
         return event
+
+    async def head(self) -> tuple[int, str]:
+        row = (
+            await self.session.execute(
+                select(AuditHead.seq, AuditHead.digest).where(AuditHead.id == HEAD_ID)
+            )
+        ).one()
+        return int(row[0]), str(row[1])
+
+    async def stream(self, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+        """Every event in sequence order, a batch at a time (constant memory)."""
+        after = 0
+        while True:
+            query = select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id)
+            events = (await self.session.scalars(query.limit(batch))).all()
+            for event in events:
+                yield event
+            if len(events) < batch:
+                return
+            after = events[-1].id
+            self.session.expunge_all()
 
     async def list_events(
         self,

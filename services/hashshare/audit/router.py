@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from hashshare.audit.repository import AuditRepository
-from hashshare.audit.schemas import AuditEventOut, AuditPage
+from hashshare.audit.schemas import AuditEventOut, AuditPage, ChainVerdict
+from hashshare.audit.service import export_lines, verify_log
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, UoW, require_scope
+from hashshare.deps import Principal, RuntimeDep, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ValidationFailed
 from hashshare.validation import storable
 
@@ -59,3 +62,29 @@ async def list_audit_events(
     return AuditPage(
         events=[AuditEventOut.model_validate(event) for event in events], next_cursor=next_cursor
     )
+
+
+@router.get("/verify", response_model=ChainVerdict, summary="Recompute the audit chain")
+async def verify_audit_chain(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)], uow: UoW
+) -> ChainVerdict:
+    verdict = await verify_log(uow.session)
+    return ChainVerdict(**verdict.as_dict())
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    summary="The whole audit log as JSON Lines, oldest first",
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def export_audit_log(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)], runtime: RuntimeDep
+) -> StreamingResponse:
+    async def lines() -> AsyncIterator[str]:
+        # Its own session: the response streams after the request's unit of work has ended.
+        async with runtime.session_factory() as session:
+            async for line in export_lines(session):
+                yield line
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -7,13 +7,15 @@ whose own transaction was rolled back or never began.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hashshare.audit.chain import ChainVerifier, Verdict, format_time
 from hashshare.audit.models import AuditEvent
 from hashshare.audit.repository import AuditRepository
 
@@ -62,3 +64,38 @@ async def record_standalone(
 ) -> None:
     async with session_factory() as session, session.begin():
         await record(session, actor, action, outcome, details=details)
+
+
+def export_record(event: AuditEvent) -> dict[str, Any]:
+    """An event as exported (JSON Lines): the chained fields plus its digest."""
+    record = event.chain_fields()
+    record["occurred_at"] = format_time(event.occurred_at)
+    record["digest"] = event.digest
+    return record
+
+
+async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
+    """The whole log as JSON Lines, oldest first, in constant memory."""
+    async for event in AuditRepository(session).stream():
+        yield json.dumps(export_record(event), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+async def verify_log(session: AsyncSession) -> Verdict:
+    """Recompute the chain over the stored log and compare its end with the head row."""
+    verifier = ChainVerifier()
+    async for event in AuditRepository(session).stream():
+        if not verifier.feed(export_record(event)):
+            return verifier.verdict()
+    verdict = verifier.verdict()
+    head_seq, head_digest = await AuditRepository(session).head()
+    if (head_seq, head_digest) != (verdict.head_seq, verdict.head_digest):
+        return Verdict(
+            False,
+            verdict.events,
+            verdict.head_seq,
+            verdict.head_digest,
+            verdict.head_seq + 1,
+            f"the log ends at event {verdict.head_seq} but its head records event {head_seq}: "
+            "events were removed or the head was altered",
+        )
+    return verdict

@@ -48,6 +48,8 @@ class Hash(Base):
     first_contributed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_contributed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when an admin reinstates a disputed hash: earlier feedback no longer counts.
+    feedback_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Contribution(Base):

@@ -1,11 +1,14 @@
 """The match path: ask the in-memory index, fetch the hits' metadata once, record the event.
 
-Nothing of a query that matched nothing is stored: the audit event counts queries and names
-only the hashes that matched.
+A query that matched nothing leaves no fingerprint of a lawful upload: its audit event keeps
+only HMAC-SHA256(audit key, signal_type || 0x00 || hash bytes), so oversight can count and
+correlate repeated queries without the service being able to tell what was queried.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from hashshare.audit.service import record
@@ -55,6 +58,12 @@ def _validate(queries: list[MatchQuery], settings: Settings) -> list[_Query]:
     return parsed
 
 
+def query_digest(key: str, signal_type: str, value: bytes) -> str:
+    """The keyed digest that stands in for an unmatched query in the audit log."""
+    message = signal_type.encode() + b"\x00" + value
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
 async def match(
     uow: UnitOfWork,
     settings: Settings,
@@ -101,6 +110,12 @@ async def match(
             )
         )
     matched_queries = sum(1 for result in results if result.matches)
+    assert settings.audit_key is not None
+    unmatched = [
+        query_digest(settings.audit_key, query.signal_type.name, query.value)
+        for query, result in zip(parsed, results, strict=True)
+        if not result.matches
+    ]
     await record(
         uow.session,
         principal.actor,
@@ -111,6 +126,7 @@ async def match(
             "matched_queries": matched_queries,
             "matches": sum(len(result.matches) for result in results),
             "include_disputed": include_disputed,
+            "unmatched_query_hmacs": unmatched,
         },
     )
     return MatchResponse(results=results, matched_queries=matched_queries)

@@ -1,0 +1,1 @@
+"""Feedback and disputes: members' verdicts on hashes, and the status rules they drive."""
