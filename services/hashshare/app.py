@@ -19,6 +19,7 @@ from hashshare.auth.tokens import TokenVerifier
 from hashshare.config import Settings, load_settings
 from hashshare.db import create_engine, create_session_factory
 from hashshare.errors import install_error_handlers
+from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
 from hashshare.labels.router import router as labels_router
 from hashshare.matching.holder import ChangeFollower, IndexHolder, feed_status
@@ -71,7 +72,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (hashes_router, matching_router, audit_router, members_router, labels_router):
+    for router in (
+        hashes_router,
+        feedback_router,
+        matching_router,
+        audit_router,
+        members_router,
+        labels_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")

@@ -191,6 +191,38 @@ class HashRepository:
         )
         return states
 
+    async def set_status(
+        self, hash_row: Hash, status: str, now: datetime, *, feedback_since: datetime | None = None
+    ) -> None:
+        """Change a hash's status (disputes and their resolution) and record the change."""
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if feedback_since is not None:
+            values["feedback_since"] = feedback_since
+        await self.session.execute(
+            update(HASHES).where(HASHES.c.id == hash_row.id).values(**values)
+        )
+        await self.session.refresh(hash_row)
+        await ChangeRepository(self.session).append(
+            [
+                {
+                    "hash_id": hash_row.id,
+                    "signal_type": hash_row.signal_type,
+                    "value": hash_row.value,
+                    "status": status,
+                    "labels": hash_row.labels,
+                    "contributors": hash_row.contributors,
+                    "changed_at": now,
+                }
+            ]
+        )
+
+    async def retract_all_contributions(self, hash_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(CONTRIBUTIONS)
+            .where(CONTRIBUTIONS.c.hash_id == hash_id, CONTRIBUTIONS.c.retracted_at.is_(None))
+            .values(retracted_at=now, updated_at=now)
+        )
+
     async def _update_hashes(
         self, rows: list[dict[str, Any]], *, labels: bool, contributed: bool
     ) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from hashshare.feedback.schemas import FeedbackCounts, YourFeedback
 from hashshare.validation import StoredText
 
 
@@ -76,6 +77,10 @@ class HashOut(BaseModel):
     your_contribution: OwnContribution | None = Field(
         description="Your own contribution, if you made one."
     )
+    feedback: FeedbackCounts = Field(
+        description="Members' current verdicts that count (since the last reinstatement)."
+    )
+    your_feedback: YourFeedback | None = Field(description="Your own verdict, if you gave one.")
     contributions: list[ContributionRecord] | None = Field(
         default=None, description="Every contribution; only for callers with `audit:read`."
     )

@@ -17,6 +17,8 @@ from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
 from hashshare.deps import Principal
 from hashshare.errors import NotFound, PermissionDenied
+from hashshare.feedback.repository import FeedbackRepository
+from hashshare.feedback.service import count, yours
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, HashStatus
 from hashshare.hashes.repository import HashRepository
 from hashshare.hashes.schemas import (
@@ -212,6 +214,9 @@ async def get_hash(uow: UnitOfWork, principal: Principal, hash_id: int) -> HashO
         everyone = [
             ContributionRecord(member_id=c.member_id, **_own(c).model_dump()) for c in contributions
         ]
+    feedback = FeedbackRepository(uow.session)
+    own_feedback = await feedback.of(hash_id, principal.member_id)
+    counts = count(await feedback.current(hash_id, hash_row.feedback_since))
     return HashOut(
         id=hash_row.id,
         signal_type=hash_row.signal_type,
@@ -222,6 +227,8 @@ async def get_hash(uow: UnitOfWork, principal: Principal, hash_id: int) -> HashO
         first_contributed_at=hash_row.first_contributed_at,
         last_contributed_at=hash_row.last_contributed_at,
         your_contribution=_own(mine) if mine else None,
+        feedback=counts,
+        your_feedback=yours(own_feedback) if own_feedback else None,
         contributions=everyone,
     )
 

@@ -1,0 +1,41 @@
+"""All SQL of feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hashshare.feedback.models import Feedback
+from hashshare.hashes.models import Contribution
+
+
+class FeedbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of(self, hash_id: int, member_id: str) -> Feedback | None:
+        query = select(Feedback).where(Feedback.hash_id == hash_id, Feedback.member_id == member_id)
+        return await self.session.scalar(query)
+
+    async def current(self, hash_id: int, since: datetime | None) -> Sequence[Feedback]:
+        """The verdicts that count: one per member, given after `since` if set."""
+        query = select(Feedback).where(Feedback.hash_id == hash_id)
+        if since is not None:
+            query = query.where(Feedback.updated_at >= since)
+        return (await self.session.scalars(query)).all()
+
+    async def save(self, feedback: Feedback) -> Feedback:
+        self.session.add(feedback)
+        await self.session.flush()
+        return feedback
+
+    async def has_active_contribution(self, hash_id: int, member_id: str) -> bool:
+        query = select(Contribution.id).where(
+            Contribution.hash_id == hash_id,
+            Contribution.member_id == member_id,
+            Contribution.retracted_at.is_(None),
+        )
+        return await self.session.scalar(query) is not None

@@ -1,0 +1,177 @@
+"""Feedback and the dispute rules.
+
+A member gives one current verdict per hash (a new one replaces the old; both are audited);
+a member cannot judge a hash it contributes. A hash becomes `disputed` when the members who
+disagree reach a threshold (default 2, or 1 if the hash has a single contributor) and
+outnumber those who agree; it is `active` again when that no longer holds. Disputed hashes
+match only on request. An admin resolves a dispute: `reinstate` (active, and only feedback
+given afterwards counts) or `retract` (every contribution retracted; it stops matching).
+Every transition is audited and appended to the change feed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from hashshare.audit.service import record
+from hashshare.config import Settings
+from hashshare.db import UnitOfWork, utcnow
+from hashshare.deps import Principal
+from hashshare.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from hashshare.feedback.models import Feedback, Reason, Verdict
+from hashshare.feedback.repository import FeedbackRepository
+from hashshare.feedback.schemas import (
+    FeedbackCounts,
+    FeedbackIn,
+    FeedbackOut,
+    ResolutionIn,
+    ResolutionOut,
+    YourFeedback,
+)
+from hashshare.hashes.models import Hash, HashStatus
+from hashshare.hashes.repository import HashRepository
+from hashshare.matching.holder import IndexHolder
+
+REASONS = frozenset(reason.value for reason in Reason)
+
+
+def count(feedback: Sequence[Feedback]) -> FeedbackCounts:
+    disagreeing = [f for f in feedback if f.verdict == Verdict.DISAGREE.value]
+    return FeedbackCounts(
+        agree=sum(1 for f in feedback if f.verdict == Verdict.AGREE.value),
+        disagree=len(disagreeing),
+        disagree_by_reason=dict(Counter(f.reason or Reason.OTHER.value for f in disagreeing)),
+    )
+
+
+def is_disputed(settings: Settings, contributors: int, counts: FeedbackCounts) -> bool:
+    threshold = (
+        settings.dispute_min_disagreements_single_contributor
+        if contributors == 1
+        else settings.dispute_min_disagreements
+    )
+    return counts.disagree >= threshold and counts.disagree > counts.agree
+
+
+def yours(feedback: Feedback) -> YourFeedback:
+    return YourFeedback(
+        verdict=feedback.verdict,
+        reason=feedback.reason,
+        comment=feedback.comment,
+        updated_at=feedback.updated_at,
+    )
+
+
+async def _hash_or_404(uow: UnitOfWork, hash_id: int) -> Hash:
+    hash_row = await HashRepository(uow.session).get(hash_id)
+    if hash_row is None:
+        raise NotFound(f"no hash with id {hash_id}", code="hash_not_found")
+    return hash_row
+
+
+def _check(body: FeedbackIn) -> None:
+    if body.reason is not None and body.reason not in REASONS:
+        raise ValidationFailed(
+            f"unknown reason; use one of {', '.join(sorted(REASONS))}",
+            code="unknown_reason",
+            details={"reasons": sorted(REASONS)},
+        )
+    if body.verdict == Verdict.DISAGREE.value and body.reason is None:
+        raise ValidationFailed("a disagreement needs a reason", code="reason_required")
+
+
+async def _apply_rules(
+    uow: UnitOfWork, settings: Settings, principal: Principal, hash_row: Hash, now: datetime
+) -> FeedbackCounts:
+    counts = count(
+        await FeedbackRepository(uow.session).current(hash_row.id, hash_row.feedback_since)
+    )
+    disputed = is_disputed(settings, hash_row.contributors, counts)
+    transition = None
+    if hash_row.status == HashStatus.ACTIVE.value and disputed:
+        transition = (HashStatus.DISPUTED.value, "hash.disputed")
+    elif hash_row.status == HashStatus.DISPUTED.value and not disputed:
+        transition = (HashStatus.ACTIVE.value, "hash.undisputed")
+    if transition is not None:
+        status, action = transition
+        await HashRepository(uow.session).set_status(hash_row, status, now)
+        await record(
+            uow.session,
+            principal.actor,
+            action,
+            target_ids=[hash_row.id],
+            details={"agree": counts.agree, "disagree": counts.disagree},
+        )
+    return counts
+
+
+async def give_feedback(
+    uow: UnitOfWork, settings: Settings, principal: Principal, hash_id: int, body: FeedbackIn
+) -> FeedbackOut:
+    _check(body)
+    hash_row = await _hash_or_404(uow, hash_id)
+    if hash_row.status == HashStatus.RETRACTED.value:
+        raise Conflict("this hash is retracted; there is nothing to judge", code="hash_retracted")
+    repository = FeedbackRepository(uow.session)
+    if await repository.has_active_contribution(hash_id, principal.member_id):
+        raise PermissionDenied(
+            "you contribute this hash; retract your contribution instead", code="own_hash"
+        )
+    now = utcnow()
+    feedback = await repository.of(hash_id, principal.member_id)
+    replaced = None
+    if feedback is None:
+        feedback = Feedback(hash_id=hash_id, member_id=principal.member_id, created_at=now)
+    else:
+        replaced = {"verdict": feedback.verdict, "reason": feedback.reason}
+    feedback.verdict = body.verdict
+    feedback.reason = body.reason
+    feedback.comment = body.comment
+    feedback.updated_at = now
+    await repository.save(feedback)
+    await record(
+        uow.session,
+        principal.actor,
+        "feedback.given",
+        target_ids=[hash_id],
+        details={"verdict": body.verdict, "reason": body.reason, "replaced": replaced},
+    )
+    counts = await _apply_rules(uow, settings, principal, hash_row, now)
+    return FeedbackOut(
+        hash_id=hash_id,
+        status=hash_row.status,
+        feedback=counts,
+        your_feedback=yours(feedback),
+    )
+
+
+async def resolve(
+    uow: UnitOfWork, indexes: IndexHolder, principal: Principal, hash_id: int, body: ResolutionIn
+) -> ResolutionOut:
+    """An admin's decision on a disputed hash."""
+    hash_row = await _hash_or_404(uow, hash_id)
+    previous = hash_row.status
+    now = utcnow()
+    repository = HashRepository(uow.session)
+    if body.decision == "reinstate":
+        if previous != HashStatus.DISPUTED.value:
+            raise Conflict(f"the hash is {previous}, not disputed", code="not_disputed")
+        await repository.set_status(hash_row, HashStatus.ACTIVE.value, now, feedback_since=now)
+        status = HashStatus.ACTIVE.value
+    else:
+        if previous == HashStatus.RETRACTED.value:
+            raise Conflict("the hash is already retracted", code="already_retracted")
+        await repository.retract_all_contributions(hash_id, now)
+        status = (await repository.refresh_hashes([hash_id], now, set()))[hash_id].status
+        signal_type = hash_row.signal_type
+        uow.on_commit(lambda: indexes.discard(signal_type, hash_id))
+    await record(
+        uow.session,
+        principal.actor,
+        "dispute.resolved",
+        target_ids=[hash_id],
+        details={"decision": body.decision, "reason": body.reason, "previous_status": previous},
+    )
+    return ResolutionOut(hash_id=hash_id, status=status, decision=body.decision)
