@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from hashshare import __version__
 from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
+from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
 from hashshare.db import create_engine, create_session_factory
 from hashshare.errors import install_error_handlers
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (
         hashes_router,
         feedback_router,
+        changes_router,
         matching_router,
         audit_router,
         members_router,
