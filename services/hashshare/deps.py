@@ -152,6 +152,24 @@ async def get_principal(
     return principal
 
 
+async def _check_scope(
+    request: Request, runtime: Runtime, principal: Principal, wanted: frozenset[str]
+) -> Principal:
+    if not principal.scopes & wanted:
+        raise await _refuse(
+            request,
+            runtime,
+            PermissionDenied(
+                f"this route needs one of the scopes: {', '.join(sorted(wanted))}",
+                code="insufficient_scope",
+                details={"required_any_of": sorted(wanted)},
+            ),
+            principal.actor,
+            "auth.forbidden",
+        )
+    return principal
+
+
 def require_scope(*scopes: Scope) -> Any:
     """Depend on an authenticated caller holding at least one of `scopes`."""
     wanted = frozenset(scope.value for scope in scopes)
@@ -161,19 +179,21 @@ def require_scope(*scopes: Scope) -> Any:
         runtime: RuntimeDep,
         principal: Annotated[Principal, Depends(get_principal)],
     ) -> Principal:
-        if not principal.scopes & wanted:
-            raise await _refuse(
-                request,
-                runtime,
-                PermissionDenied(
-                    f"this route needs one of the scopes: {', '.join(sorted(wanted))}",
-                    code="insufficient_scope",
-                    details={"required_any_of": sorted(wanted)},
-                ),
-                principal.actor,
-                "auth.forbidden",
-            )
-        return principal
+        return await _check_scope(request, runtime, principal, wanted)
 
     check_scope.required_scopes = wanted  # type: ignore[attr-defined]
     return Depends(check_scope)
+
+
+def require_scope_unless_public(*scopes: Scope) -> Any:
+    """Like `require_scope`, but anyone may call when HASHSHARE_STATS_PUBLIC is set."""
+    wanted = frozenset(scope.value for scope in scopes)
+
+    async def check_scope_unless_public(request: Request, runtime: RuntimeDep) -> Principal | None:
+        if runtime.settings.stats_public:
+            return None
+        principal = await get_principal(request, runtime, None)
+        return await _check_scope(request, runtime, principal, wanted)
+
+    check_scope_unless_public.required_scopes = wanted  # type: ignore[attr-defined]
+    return Depends(check_scope_unless_public)
