@@ -28,6 +28,7 @@ from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
 from hashshare.middleware import RequestContextMiddleware
 from hashshare.runtime import MemberDirectory, Runtime
+from hashshare.stats.router import router as stats_router
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit_router,
         members_router,
         labels_router,
+        stats_router,
     ):
         app.include_router(router)
 

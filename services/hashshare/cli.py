@@ -211,6 +211,23 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hashshare.stats.report import markdown, parse_period
+    from hashshare.stats.service import compute
+
+    since, until = parse_period(args.period)
+
+    async def work(session: Any) -> Any:
+        return await compute(session, since, until)
+
+    stats = asyncio.run(_with_session(work))
+    if args.format == "json":
+        print(stats.model_dump_json(indent=2))
+    else:
+        print(markdown(stats, args.period))
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from hashshare.openapi import write_spec
 
@@ -276,9 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", help="a JSON Lines export")
     verify.set_defaults(func=cmd_audit_verify)
 
+    report = commands.add_parser("report", help="print a transparency report of a period")
+    report.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")
+    report.add_argument("--format", choices=["md", "json"], default="md")
+    report.set_defaults(func=cmd_report)
+
     spec = commands.add_parser("openapi", help="write the OpenAPI spec")
     spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))
     spec.set_defaults(func=cmd_openapi)
+
     return parser
 
 
