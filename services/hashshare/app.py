@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from hashshare import __version__
 from hashshare.audit.router import router as audit_router
+from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = create_engine(settings.database_url)
         session_factory = create_session_factory(engine)
         indexes = IndexHolder()
+        audit = AuditWriter(session_factory)
         app.state.runtime = Runtime(
             settings=settings,
             engine=engine,
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
             verifier=verifier,
             members=MemberDirectory(session_factory, settings.member_cache_seconds),
             indexes=indexes,
+            audit=audit,
         )
         follower = ChangeFollower(
             indexes, session_factory, settings.database_url, settings.feed_poll_seconds
@@ -60,8 +63,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await indexes.load(session_factory, settings.index_load_chunk)
             await follower.start()
+            audit.start()
             yield
         finally:
+            await audit.stop()
             await follower.stop()
             await engine.dispose()
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,6 +212,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from hashshare.changes.sync import SyncError, sync
+
+    token = args.token or os.environ.get("HASHSHARE_SYNC_TOKEN")
+    if not token:
+        print("hashshare: give --token or set HASHSHARE_SYNC_TOKEN", file=sys.stderr)
+        return 2
+    try:
+        result = sync(args.url, token, Path(args.out))
+    except SyncError as exc:
+        print(f"hashshare: sync failed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"applied {result.applied} changes; holding {result.held} hashes "
+        f"(cursor {result.cursor}) in {Path(args.out) / 'hashshare-copy.sqlite3'}"
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hashshare.stats.report import markdown, parse_period
     from hashshare.stats.service import compute
@@ -292,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit.add_parser("verify", help="verify an export offline (no database needed)")
     verify.add_argument("file", help="a JSON Lines export")
     verify.set_defaults(func=cmd_audit_verify)
+
+    sync = commands.add_parser("sync", help="keep a local copy of the shared set up to date")
+    sync.add_argument("--url", required=True, help="the service, e.g. https://hashshare.example")
+    sync.add_argument("--token", help="bearer token with hashes:read (or HASHSHARE_SYNC_TOKEN)")
+    sync.add_argument("--out", required=True, help="folder of the local copy")
+    sync.set_defaults(func=cmd_sync)
 
     report = commands.add_parser("report", help="print a transparency report of a period")
     report.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")

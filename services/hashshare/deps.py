@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hashshare.audit.service import Actor, Outcome, record_standalone
+from hashshare.audit.service import Actor, Outcome
 from hashshare.auth.scopes import Scope
 from hashshare.auth.tokens import TokenError
 from hashshare.db import UnitOfWork
@@ -41,7 +41,7 @@ class Principal:
         return scope.value in self.scopes
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -54,7 +54,7 @@ def request_id_of(request: Request) -> str:
 
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    runtime = get_runtime(request)
+    runtime: Runtime = request.app.state.runtime
     async with runtime.session_factory() as session:
         uow = UnitOfWork(session)
         try:
@@ -78,12 +78,16 @@ async def _audit_rejection(request: Request, runtime: Runtime, exc: Exception) -
     else:
         return
     outcome = Outcome.DENIED if status in (401, 403) else Outcome.REJECTED
-    await record_standalone(
-        runtime.session_factory,
+    await runtime.audit.record(
         principal.actor,
         "request.denied" if outcome is Outcome.DENIED else "request.rejected",
         outcome,
-        {"method": request.method, "path": request.url.path, "status": status, "code": code},
+        details={
+            "method": request.method,
+            "path": request.url.path,
+            "status": status,
+            "code": code,
+        },
     )
 
 
@@ -97,12 +101,11 @@ async def _refuse(
     actor: Actor,
     action: str,
 ) -> HashshareError:
-    await record_standalone(
-        runtime.session_factory,
+    await runtime.audit.record(
         actor,
         action,
         Outcome.DENIED,
-        {"method": request.method, "path": request.url.path, "code": error.code},
+        details={"method": request.method, "path": request.url.path, "code": error.code},
     )
     error.audited = True  # type: ignore[attr-defined]
     return error

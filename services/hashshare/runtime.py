@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.config import Settings
 from hashshare.matching.holder import IndexHolder
@@ -46,3 +47,4 @@ class Runtime:
     verifier: TokenVerifier
     members: MemberDirectory
     indexes: IndexHolder
+    audit: AuditWriter

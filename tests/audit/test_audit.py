@@ -278,15 +278,26 @@ async def test_failed_retraction_leaves_no_event_and_keeps_the_contribution(
     assert (await _match(api, ("pdq", PDQ_A))).json()["matched_queries"] == 1
 
 
-async def test_failed_match_leaves_no_event(api: Api, fail_after_record: Any) -> None:
-    from hashshare.matching import service
+async def test_a_match_whose_event_cannot_be_written_returns_no_result(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matches are audited by group commit: no result leaves without its committed event."""
+    from hashshare.audit.repository import AuditRepository
 
     await _submit(api, PDQ_A)
-    fail_after_record(service)
+    real = AuditRepository.append_many
+
+    async def refuse_matches(self: AuditRepository, events: Any) -> None:
+        if any(event.action == "match" for event in events):
+            raise _Boom("the audit log cannot be written")
+        await real(self, events)
+
+    monkeypatch.setattr(AuditRepository, "append_many", refuse_matches)
     body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
     async with _lenient_client(api) as client:
         response = await client.post("/v1/match", json=body, headers=api.auth("alpha"))
     assert response.status_code == 500
+    assert PDQ_A not in response.text
     assert await api.sql("select count(*) from audit_events where action = 'match'") == [(0,)]
 
 

@@ -20,31 +20,38 @@ class AuditRepository:
         self.session = session
 
     async def append(self, event: AuditEvent) -> AuditEvent:
-        """Chain and insert an event.
+        await self.append_many([event])
+        return event
+
+    async def append_many(self, events: Sequence[AuditEvent]) -> None:
+        """Chain and insert events, in order.
 
         The UPDATE of the single head row comes first: it locks that row on PostgreSQL (and
         the whole database on SQLite) until the transaction ends, so concurrent appends queue
         up, take consecutive sequence numbers in commit order, and cannot fork the chain.
         """
-        seq, previous = (
+        if not events:
+            return
+        last, digest = (
             await self.session.execute(
                 update(AuditHead)
                 .where(AuditHead.id == HEAD_ID)
-                .values(seq=AuditHead.seq + 1)
+                .values(seq=AuditHead.seq + len(events))
                 .returning(AuditHead.seq, AuditHead.digest)
             )
         ).one()
-        event.id = seq
-        event.occurred_at = event.occurred_at or utcnow()
-        event.target_ids = sorted(set(event.target_ids or []))
-        event.details = event.details or {}
-        event.digest = link(previous, event.chain_fields())
-        self.session.add(event)
+        now = utcnow()
+        for seq, event in enumerate(events, start=last - len(events) + 1):
+            event.id = seq
+            event.occurred_at = event.occurred_at or now
+            event.target_ids = sorted(set(event.target_ids or []))
+            event.details = event.details or {}
+            digest = event.digest = link(digest, event.chain_fields())
+        self.session.add_all(events)
         await self.session.execute(
-            update(AuditHead).where(AuditHead.id == HEAD_ID).values(digest=event.digest)
+            update(AuditHead).where(AuditHead.id == HEAD_ID).values(digest=digest)
         )
         await self.session.flush()
-        return event
 
     async def head(self) -> tuple[int, str]:
         row = (

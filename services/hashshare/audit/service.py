@@ -1,8 +1,8 @@
 """Recording audit events.
 
 `record` writes into the caller's transaction, so an action and its record commit together
-or not at all. `record_standalone` is for refusals (bad token, missing scope, rejected input),
-whose own transaction was rolled back or never began.
+or not at all. Events of requests without a transaction of their own (matches, refusals) go
+through `audit.writer.AuditWriter`, which commits them in batches.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.chain import ChainVerifier, Verdict, format_time
 from hashshare.audit.models import AuditEvent
@@ -53,17 +53,6 @@ async def record(
         details=details or {},
     )
     return await AuditRepository(session).append(event)
-
-
-async def record_standalone(
-    session_factory: async_sessionmaker[AsyncSession],
-    actor: Actor,
-    action: str,
-    outcome: Outcome,
-    details: dict[str, Any] | None = None,
-) -> None:
-    async with session_factory() as session, session.begin():
-        await record(session, actor, action, outcome, details=details)
 
 
 def export_record(event: AuditEvent) -> dict[str, Any]:

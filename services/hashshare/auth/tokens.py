@@ -21,6 +21,7 @@ from hashshare.config import SYMMETRIC_ALGORITHMS, ConfigError, Settings
 
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "member", "scope")
 MAX_TOKEN_LENGTH = 8192
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenError(Exception):
@@ -68,6 +69,7 @@ class TokenVerifier:
         self._symmetric = bool(set(self.algorithms) & SYMMETRIC_ALGORITHMS)
         self._secret = settings.jwt_secret
         self._keys: dict[str, Any] = {}
+        self._verified: dict[str, TokenClaims] = {}
         if not self._symmetric:
             for kid, pem in settings.jwt_public_keys.items():
                 self._keys[kid] = _load_public_key(pem)
@@ -94,7 +96,22 @@ class TokenVerifier:
         return self._keys[kid]
 
     def verify(self, token: str) -> TokenClaims:
-        """Return the claims of a valid token or raise TokenError."""
+        """Return the claims of a valid token or raise TokenError.
+
+        Upload pipelines send the same token thousands of times a second: a token that
+        verified is remembered (by its exact bytes) until it expires, which spares the
+        signature check without changing what is accepted.
+        """
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > time.time() - self.leeway:
+            return cached
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("malformed_token", "token is too long")
         try:

@@ -51,10 +51,19 @@ class HashRepository:
     async def get(self, hash_id: int) -> Hash | None:
         return await self.session.get(Hash, hash_id)
 
-    async def get_many(self, hash_ids: Sequence[int]) -> dict[int, Hash]:
-        found: dict[int, Hash] = {}
+    async def match_rows(self, hash_ids: Sequence[int]) -> dict[int, Any]:
+        """What a match reports of each hit, as plain rows (no ORM objects on the hot path)."""
+        found: dict[int, Any] = {}
+        columns = (
+            Hash.id,
+            Hash.signal_type,
+            Hash.value,
+            Hash.status,
+            Hash.labels,
+            Hash.contributors,
+        )
         for chunk in _chunks(sorted(set(hash_ids))):
-            for row in await self.session.scalars(select(Hash).where(Hash.id.in_(chunk))):
+            for row in await self.session.execute(select(*columns).where(Hash.id.in_(chunk))):
                 found[row.id] = row
         return found
 

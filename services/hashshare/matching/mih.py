@@ -59,6 +59,14 @@ def probes_per_chunk(width: int, tau: int) -> int:
     return sum(math.comb(width, k) for k in range(tau + 1)) if tau >= 0 else 0
 
 
+@cache
+def _probe_plan(width: int, chunks: int, max_distance: int) -> tuple[I32, int]:
+    """Radii per chunk and the number of bucket probes they make (cached per distance)."""
+    taus = radii(max_distance, chunks)
+    taus.flags.writeable = False
+    return taus, sum(probes_per_chunk(width, int(t)) for t in taus)
+
+
 def pack(value: bytes, bits: int) -> U64:
     """Big-endian bytes to a row of 64-bit words (most significant bit first)."""
     if len(value) * 8 != bits:
@@ -418,9 +426,7 @@ class MultiIndexHammingIndex:
     def _search_base(self, query: U64, max_distance: int) -> tuple[I64, I32]:
         base = self._base
         if base.table is not None:
-            m = len(base.offsets_bits)
-            taus = radii(max_distance, m)
-            probes = sum(probes_per_chunk(base.width, int(t)) for t in taus)
+            taus, probes = _probe_plan(base.width, len(base.offsets_bits), max_distance)
             # Buckets hold about n / 2^width rows; past a quarter of the set, scan instead.
             if probes * len(base.ids) / (1 << base.width) < len(base.ids) / 4:
                 rows, distances, _ = base.table.search(query, max_distance, taus)

@@ -23,5 +23,11 @@ async def match(
     uow: UoW,
 ) -> MatchResponse:
     return await service.match(
-        uow, runtime.settings, runtime.indexes, principal, body.queries, body.include_disputed
+        uow,
+        runtime.settings,
+        runtime.indexes,
+        principal,
+        body.queries,
+        body.include_disputed,
+        runtime.audit,
     )

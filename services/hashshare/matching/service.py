@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from hashshare.audit.service import record
+from hashshare.audit.writer import AuditWriter
 from hashshare.config import Settings
 from hashshare.db import UnitOfWork
 from hashshare.deps import Principal
@@ -71,12 +71,13 @@ async def match(
     principal: Principal,
     queries: list[MatchQuery],
     include_disputed: bool,
+    audit: AuditWriter,
 ) -> MatchResponse:
     check_batch_size(len(queries), settings.max_match_queries, "queries")
     parsed = _validate(queries, settings)
     raw_hits = [indexes.search(q.signal_type.name, q.value, q.max_distance) for q in parsed]
     hit_ids = sorted({hash_id for hits in raw_hits for hash_id, _ in hits})
-    rows = await HashRepository(uow.session).get_many(hit_ids) if hit_ids else {}
+    rows = await HashRepository(uow.session).match_rows(hit_ids) if hit_ids else {}
     allowed = {HashStatus.ACTIVE.value}
     if include_disputed:
         allowed.add(HashStatus.DISPUTED.value)
@@ -116,8 +117,7 @@ async def match(
         for query, result in zip(parsed, results, strict=True)
         if not result.matches
     ]
-    await record(
-        uow.session,
+    await audit.record(
         principal.actor,
         "match",
         target_ids=matched_ids,
