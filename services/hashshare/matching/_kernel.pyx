@@ -98,15 +98,18 @@ cdef inline void _push(Hits* hits, int64_t row, int32_t distance) noexcept nogil
 
 
 cdef object _collect(Hits* hits):
-    cdef Py_ssize_t i
+    cdef int64_t[::1] row_view
+    cdef int32_t[::1] distance_view
     try:
         if hits.failed:
             raise MemoryError()
         rows = np.empty(hits.size, dtype=np.int64)
         distances = np.empty(hits.size, dtype=np.int32)
-        for i in range(hits.size):
-            rows[i] = hits.rows[i]
-            distances[i] = hits.distances[i]
+        if hits.size:
+            row_view = rows
+            distance_view = distances
+            memcpy(&row_view[0], hits.rows, hits.size * sizeof(int64_t))
+            memcpy(&distance_view[0], hits.distances, hits.size * sizeof(int32_t))
         return rows, distances
     finally:
         free(hits.rows)
