@@ -78,6 +78,7 @@ async def match(
     raw_hits = [indexes.search(q.signal_type.name, q.value, q.max_distance) for q in parsed]
     hit_ids = sorted({hash_id for hits in raw_hits for hash_id, _ in hits})
     rows = await HashRepository(uow.session).match_rows(hit_ids) if hit_ids else {}
+    await uow.release()  # a match writes nothing; do not hold a connection while audited
     allowed = {HashStatus.ACTIVE.value}
     if include_disputed:
         allowed.add(HashStatus.DISPUTED.value)
