@@ -23,6 +23,8 @@ from hashshare.db import create_engine, create_session_factory
 from hashshare.errors import install_error_handlers
 from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
+from hashshare.hashing.router import router as hashing_router
+from hashshare.hashing.router import upload_body_limits
 from hashshare.labels.router import router as labels_router
 from hashshare.matching.holder import ChangeFollower, IndexHolder, feed_status
 from hashshare.matching.router import router as matching_router
@@ -78,12 +80,17 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits=upload_body_limits(settings),
+    )
     for router in (
         hashes_router,
         feedback_router,
         changes_router,
         matching_router,
+        hashing_router,
         audit_router,
         members_router,
         labels_router,

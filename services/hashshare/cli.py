@@ -14,6 +14,7 @@ from typing import Any
 
 from hashshare import __version__
 from hashshare.config import ConfigError, Settings, load_settings
+from hashshare.hashing import cli as hashing_cli
 
 DEFAULT_OPENAPI_PATH = Path("openapi/hashshare.json")
 CLI_ACTOR = "cli"
@@ -328,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))
     spec.set_defaults(func=cmd_openapi)
 
+    hashing_cli.register(commands)
     return parser
 
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hashshare.hashing import DEFAULT_FORMATS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
 DEFAULT_DEV_SECRET = "hashshare-development-secret-do-not-use-in-production"  # noqa: S105
 DEFAULT_DEV_AUDIT_KEY = "hashshare-development-audit-key-do-not-use-in-production"
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -20,6 +22,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 MIN_SECRET_BYTES = 32
+IMAGE_FORMATS = frozenset(DEFAULT_FORMATS)
 
 
 class ConfigError(Exception):
@@ -77,6 +80,16 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How long a known, active member is trusted from memory."
     )
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, ge=1024, description="Largest image accepted for hashing."
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS, ge=1, description="Larger images are refused before decoding."
+    )
+    image_formats: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS),
+        description="Accepted image formats, comma-separated (a subset of the default).",
+    )
     max_submit_items: int = Field(default=10_000, ge=1)
     max_match_queries: int = Field(default=1_000, ge=1)
     max_distance_ceilings: dict[str, int] = Field(
@@ -93,6 +106,17 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_algorithms(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("image_formats", mode="before")
+    @classmethod
+    def _parse_image_formats(cls, value: Any) -> Any:
+        formats = _split_csv(value)
+        if isinstance(formats, list):
+            formats = [str(name).upper() for name in formats]
+            unknown = sorted(set(formats) - IMAGE_FORMATS)
+            if unknown or not formats:
+                raise ValueError(f"choose image formats among {', '.join(sorted(IMAGE_FORMATS))}")
+        return formats
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,9 +20,13 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, body_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths with their own limit (the image upload routes), by exact path.
+        self.body_limits = dict(body_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,9 +42,10 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        limit = self.body_limits.get(scope.get("path", ""), self.max_body_bytes)
         declared = self._content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._too_large(send_with_id)
+        if declared is not None and declared > limit:
+            await self._too_large(send_with_id, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -49,8 +55,8 @@ class RequestContextMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(send_with_id)
+            if size > limit:
+                await self._too_large(send_with_id, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -86,12 +92,12 @@ class RequestContextMiddleware:
                     return None
         return None
 
-    async def _too_large(self, send: Any) -> None:
+    async def _too_large(self, send: Any, limit: int) -> None:
         body = json.dumps(
             error_body(
                 "payload_too_large",
-                f"request body exceeds the limit of {self.max_body_bytes} bytes",
-                {"max_bytes": self.max_body_bytes},
+                f"request body exceeds the limit of {limit} bytes",
+                {"max_bytes": limit},
             )
         ).encode()
         await send(

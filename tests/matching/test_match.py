@@ -118,14 +118,21 @@ async def test_pdq_default_max_distance_is_31(api: Api) -> None:
     assert beyond != within
 
 
-@pytest.mark.parametrize("signal_type", ["phash", "dhash", "ahash", "whash"])
-async def test_64_bit_default_max_distance_is_8(api: Api, signal_type: str) -> None:
+@pytest.mark.parametrize(
+    ("signal_type", "default"), [("phash", 6), ("dhash", 5), ("ahash", 0), ("whash", 1)]
+)
+async def test_64_bit_default_max_distance_comes_from_the_robustness_benchmark(
+    api: Api, signal_type: str, default: int
+) -> None:
     base = 0x0123_4567_89AB_CDEF
     within, _beyond = await submit(
-        api, at_distance(8, base, 64), at_distance(9, base, 64), signal_type=signal_type
+        api,
+        at_distance(default, base, 64),
+        at_distance(default + 1, base, 64),
+        signal_type=signal_type,
     )
 
-    assert await hits(api, query(hex_of(base, 64), signal_type)) == [(within, 8)]
+    assert await hits(api, query(hex_of(base, 64), signal_type)) == [(within, default)]
 
 
 async def test_explicit_max_distance_narrows_the_search(api: Api) -> None:

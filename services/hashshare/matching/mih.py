@@ -271,7 +271,7 @@ class _Base:
 def _build_base(kernel: Kernel, bits: int, ids: I64, values: U64, min_table_rows: int) -> _Base:
     order = np.argsort(ids, kind="stable")
     ids = np.ascontiguousarray(ids[order])
-    if len(ids) and 0 <= int(ids[0]) and int(ids[-1]) < ID32_LIMIT:
+    if len(ids) and int(ids[0]) >= 0 and int(ids[-1]) < ID32_LIMIT:
         ids = ids.astype(np.uint32)  # 4 bytes per hash fewer while ids fit (they do for years)
     values = np.ascontiguousarray(values[order])
     if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):

@@ -80,13 +80,17 @@ def _exact(bits: int) -> MatchIndex:
 REGISTRY: dict[str, SignalType] = {
     st.name: st
     for st in (
+        # 64-bit defaults from benchmarks/robustness.py: the largest distance at which no two
+        # different photos (or their re-uploads) matched and uniformly random hashes would give
+        # < 1e-5 false matches per query at 1 M hashes. ahash collides even at 0 on framed
+        # images (borders, captions, screenshots): exact matches only, to corroborate.
         SignalType("pdq", 256, DistanceKind.HAMMING, 31, "PDQ perceptual hash (Meta)", _hamming),
         SignalType(
-            "phash", 64, DistanceKind.HAMMING, 8, "DCT perceptual hash (imagehash)", _hamming
+            "phash", 64, DistanceKind.HAMMING, 6, "DCT perceptual hash (imagehash)", _hamming
         ),
-        SignalType("dhash", 64, DistanceKind.HAMMING, 8, "Difference hash (imagehash)", _hamming),
-        SignalType("ahash", 64, DistanceKind.HAMMING, 8, "Average hash (imagehash)", _hamming),
-        SignalType("whash", 64, DistanceKind.HAMMING, 8, "Wavelet hash (imagehash)", _hamming),
+        SignalType("dhash", 64, DistanceKind.HAMMING, 5, "Difference hash (imagehash)", _hamming),
+        SignalType("ahash", 64, DistanceKind.HAMMING, 0, "Average hash (imagehash)", _hamming),
+        SignalType("whash", 64, DistanceKind.HAMMING, 1, "Wavelet hash (imagehash)", _hamming),
         SignalType("md5", 128, DistanceKind.EXACT, 0, "MD5 of the file bytes", _exact),
         SignalType("sha256", 256, DistanceKind.EXACT, 0, "SHA-256 of the file bytes", _exact),
     )

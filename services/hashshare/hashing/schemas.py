@@ -1,0 +1,119 @@
+"""API models of image hashing and image matching."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hashshare.matching.schemas import MatchHit
+
+
+class HashOptions(BaseModel):
+    """Form fields of POST /v1/hash besides the image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal_types: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Comma-separated signal types to compute; default "
+        "pdq,phash,dhash,md5,sha256 (ahash and whash on request).",
+    )
+    dihedral: bool = Field(
+        default=False, description="Also return the PDQ hashes of the 8 rotations and mirrors."
+    )
+
+
+class MatchImageOptions(HashOptions):
+    """Form fields of POST /v1/match/image besides the image."""
+
+    signal_types: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Comma-separated signal types to compute and match; default pdq,md5,sha256 "
+        "(the 64-bit types are weak on their own at scale: ask for them to corroborate).",
+    )
+    dihedral: bool = Field(
+        default=False,
+        description="Match the PDQ hashes of the 8 rotations and mirror images of the image.",
+    )
+    include_disputed: bool = Field(
+        default=False, description="Also report hashes whose listing is disputed."
+    )
+
+
+class UploadForm(BaseModel):
+    """The multipart body (documentation of the request; it is parsed in memory)."""
+
+    image: bytes = Field(description="The image file: JPEG, PNG, GIF, WebP, BMP or TIFF.")
+    signal_types: str | None = None
+    dihedral: bool = False
+
+
+class MatchUploadForm(UploadForm):
+    include_disputed: bool = False
+
+
+class ImageOut(BaseModel):
+    format: str = Field(description="As identified from the content, never the file name.")
+    width: int
+    height: int
+    animated: bool = Field(description="The image has several frames; only the first is hashed.")
+    exif_orientation: int = Field(
+        description="EXIF orientation (1-8, 1 when absent); it is applied before hashing."
+    )
+    reduction: int = Field(
+        description="Factor (1, 2, 4 or 8) the image was reduced by before hashing."
+    )
+
+
+class HashValue(BaseModel):
+    """One hash, in the shape POST /v1/hashes accepts (add labels to submit it)."""
+
+    signal_type: str
+    value: str
+    quality: int | None = Field(
+        default=None, description="PDQ only: 0-100; hashes below 50 are unreliable."
+    )
+
+
+class DihedralHash(BaseModel):
+    transform: str = Field(
+        description="original, rotate_90, rotate_180, rotate_270 (counter-clockwise), "
+        "flip_left_right, flip_top_bottom, transpose or transverse."
+    )
+    value: str
+
+
+class HashWarning(BaseModel):
+    code: str = Field(description="`low_quality`: the PDQ quality is under the minimum.")
+    message: str
+
+
+class HashResponse(BaseModel):
+    hashes: list[HashValue]
+    pdq_dihedral: list[DihedralHash] | None = Field(
+        default=None, description="With `dihedral`: the PDQ hash of each rotation and mirror."
+    )
+    image: ImageOut | None = Field(
+        default=None, description="Absent when only md5/sha256 were asked for (not decoded)."
+    )
+    warnings: list[HashWarning] = Field(default_factory=list)
+
+
+class ImageMatchResult(BaseModel):
+    index: int = Field(description="Position of the query.")
+    signal_type: str
+    transform: str | None = Field(
+        default=None, description="PDQ: which rotation or mirror of the image was queried."
+    )
+    value: str = Field(description="The hash of the image that was queried.")
+    max_distance: int
+    matches: list[MatchHit] = Field(description="Nearest first.")
+
+
+class ImageMatchResponse(BaseModel):
+    hashes: list[HashValue]
+    image: ImageOut | None = None
+    results: list[ImageMatchResult]
+    matched_queries: int
+    warnings: list[HashWarning] = Field(default_factory=list)

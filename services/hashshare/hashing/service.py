@@ -1,0 +1,187 @@
+"""Hashing and matching uploaded images.
+
+The image is hashed in a worker thread (decoding and PDQ take tens of milliseconds, which
+must not stall the event loop), at most `concurrency` images at a time, so that memory stays
+bounded however many uploads arrive at once. The bytes live only in memory for the request:
+they are never stored, logged or written to disk. Matching is `matching.service.match()`:
+the same validation, defaults, ceilings and audit event as POST /v1/match (hashes that
+matched by id; nothing of the image itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import anyio
+import anyio.to_thread
+
+from hashshare.audit.writer import AuditWriter
+from hashshare.config import Settings
+from hashshare.db import UnitOfWork
+from hashshare.deps import Principal
+from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, hash_bytes, parse_types
+from hashshare.hashing.images import ImageLimits
+from hashshare.hashing.schemas import (
+    DihedralHash,
+    HashOptions,
+    HashResponse,
+    HashValue,
+    HashWarning,
+    ImageMatchResponse,
+    ImageMatchResult,
+    ImageOut,
+    MatchImageOptions,
+)
+from hashshare.matching import service as matching
+from hashshare.matching.holder import IndexHolder
+from hashshare.matching.schemas import MatchQuery
+
+MATCH_DEFAULT_TYPES = ("pdq", "md5", "sha256")
+
+
+class ImageHasher:
+    """Hashes images off the event loop, a bounded number at a time."""
+
+    def __init__(self, limits: ImageLimits, concurrency: int | None = None) -> None:
+        self.limits = limits
+        self.concurrency = concurrency or min(4, os.cpu_count() or 1)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageHasher:
+        return cls(
+            ImageLimits(
+                max_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_image_pixels,
+                formats=tuple(settings.image_formats),
+            )
+        )
+
+    async def hash(self, data: bytes, types: tuple[str, ...], dihedral: bool) -> ImageHashes:
+        if self._limiter is None:  # created on first use, inside the running event loop
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        work = functools.partial(hash_bytes, data, types, self.limits, dihedral)
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+def _image_out(hashes: ImageHashes) -> ImageOut | None:
+    info = hashes.image
+    if info is None:
+        return None
+    return ImageOut(
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        animated=info.animated,
+        exif_orientation=info.orientation,
+        reduction=info.reduction,
+    )
+
+
+def _values(hashes: ImageHashes) -> list[HashValue]:
+    return [
+        HashValue(
+            signal_type=name,
+            value=value.hex(),
+            quality=hashes.pdq_quality if name == "pdq" else None,
+        )
+        for name, value in hashes.values.items()
+    ]
+
+
+def _warnings(hashes: ImageHashes, settings: Settings, matching_skipped: bool) -> list[HashWarning]:
+    quality = hashes.pdq_quality
+    if quality is None or quality >= settings.min_pdq_quality:
+        return []
+    consequence = "it was not matched" if matching_skipped else "it would be refused for submission"
+    return [
+        HashWarning(
+            code="low_quality",
+            message=f"PDQ quality {quality} is below the minimum {settings.min_pdq_quality} "
+            f"(a flat or featureless image): {consequence}",
+        )
+    ]
+
+
+async def hash_image(
+    hasher: ImageHasher, settings: Settings, data: bytes, options: HashOptions
+) -> HashResponse:
+    """Hash an uploaded image; nothing is stored."""
+    types = parse_types(options.signal_types or None)  # an empty field means the default
+    hashes = await hasher.hash(data, types, options.dihedral)
+    dihedral = None
+    if hashes.dihedral:
+        dihedral = [
+            DihedralHash(transform=name, value=value.hex) for name, value in hashes.dihedral.items()
+        ]
+    return HashResponse(
+        hashes=_values(hashes),
+        pdq_dihedral=dihedral,
+        image=_image_out(hashes),
+        warnings=_warnings(hashes, settings, matching_skipped=False),
+    )
+
+
+async def match_image(
+    uow: UnitOfWork,
+    settings: Settings,
+    indexes: IndexHolder,
+    hasher: ImageHasher,
+    principal: Principal,
+    data: bytes,
+    options: MatchImageOptions,
+    audit: AuditWriter,
+) -> ImageMatchResponse:
+    """Hash an uploaded image and match its hashes as POST /v1/match does."""
+    types = parse_types(options.signal_types or ",".join(MATCH_DEFAULT_TYPES))
+    hashes = await hasher.hash(data, types, options.dihedral)
+    # (signal type, transform, value): the plain hash of each type, then the PDQ variants.
+    planned: list[tuple[str, str | None, str]] = []
+    low_quality = hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
+    for name, value in hashes.values.items():
+        if name == "pdq":
+            if low_quality:
+                continue  # a featureless image's PDQ hash matches noise, not content
+            if hashes.dihedral:
+                seen: set[str] = set()
+                for transform in DIHEDRAL:
+                    text = hashes.dihedral[transform].hex
+                    if text not in seen:
+                        seen.add(text)
+                        planned.append((name, transform, text))
+                continue
+            planned.append((name, "original", value.hex()))
+        else:
+            planned.append((name, None, value.hex()))
+    results: list[ImageMatchResult] = []
+    matched_queries = 0
+    if planned:
+        response = await matching.match(
+            uow,
+            settings,
+            indexes,
+            principal,
+            [MatchQuery(signal_type=name, value=text) for name, _, text in planned],
+            options.include_disputed,
+            audit,
+        )
+        matched_queries = response.matched_queries
+        for (signal_type, variant, queried), result in zip(planned, response.results, strict=True):
+            results.append(
+                ImageMatchResult(
+                    index=result.index,
+                    signal_type=signal_type,
+                    transform=variant,
+                    value=queried,
+                    max_distance=result.max_distance,
+                    matches=result.matches,
+                )
+            )
+    return ImageMatchResponse(
+        hashes=_values(hashes),
+        image=_image_out(hashes),
+        results=results,
+        matched_queries=matched_queries,
+        warnings=_warnings(hashes, settings, matching_skipped=True),
+    )

@@ -1,0 +1,151 @@
+"""POST /v1/match/image: an image in, its hashes matched as POST /v1/match would."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+from PIL import Image
+
+from tests.conftest import Api
+from tests.hashing.http import error_of, upload
+from tests.hashing.pictures import PDQ_DATA, encode
+
+BEHAVIOUR = "attacker-manifesto"
+DIH = PDQ_DATA / "reg-test-input" / "dih"
+ORIGINAL = (DIH / "bridge-1-original.jpg").read_bytes()
+ORIGINAL_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+ROTATED = (DIH / "bridge-2-rotate-90.jpg").read_bytes()
+
+
+async def submit(api: Api, signal_type: str, value: str) -> int:
+    item = {"signal_type": signal_type, "value": value, "labels": [BEHAVIOUR]}
+    response = await api.client.post(
+        "/v1/hashes", json={"hashes": [item]}, headers=api.auth("beta", "hashes:submit")
+    )
+    assert response.status_code == 200, response.text
+    hash_id: int = response.json()["results"][0]["hash_id"]
+    return hash_id
+
+
+async def match_image(api: Api, data: bytes, **fields: Any) -> dict[str, Any]:
+    response = await upload(api, data, path="/v1/match/image", **fields)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def matched(body: dict[str, Any]) -> list[tuple[str, str | None, int]]:
+    """(signal type, transform, hash id) of every match."""
+    return [
+        (result["signal_type"], result["transform"], hit["hash_id"])
+        for result in body["results"]
+        for hit in result["matches"]
+    ]
+
+
+async def test_recompressed_copy_matches_the_submitted_pdq(api: Api) -> None:
+    hash_id = await submit(api, "pdq", ORIGINAL_PDQ)
+    copy = encode(Image.open(io.BytesIO(ORIGINAL)), "JPEG", quality=60)
+
+    body = await match_image(api, copy)
+
+    assert matched(body) == [("pdq", "original", hash_id)]
+    assert body["matched_queries"] == 1
+    assert 0 < body["results"][0]["matches"][0]["distance"] <= 31
+
+
+async def test_default_queries_are_pdq_md5_and_sha256(api: Api) -> None:
+    body = await match_image(api, ORIGINAL)
+
+    assert [(r["signal_type"], r["value"]) for r in body["results"]] == [
+        ("pdq", ORIGINAL_PDQ),
+        ("md5", hashlib.md5(ORIGINAL, usedforsecurity=False).hexdigest()),
+        ("sha256", hashlib.sha256(ORIGINAL).hexdigest()),
+    ]
+
+
+async def test_identical_file_matches_its_md5(api: Api) -> None:
+    hash_id = await submit(api, "md5", hashlib.md5(ORIGINAL, usedforsecurity=False).hexdigest())
+
+    assert matched(await match_image(api, ORIGINAL)) == [("md5", None, hash_id)]
+
+
+async def test_requested_64_bit_types_are_matched(api: Api) -> None:
+    hashed = await upload(api, ORIGINAL, signal_types="phash")
+    phash = hashed.json()["hashes"][0]["value"]
+    hash_id = await submit(api, "phash", phash)
+
+    body = await match_image(api, ORIGINAL, signal_types="phash")
+
+    assert matched(body) == [("phash", None, hash_id)]
+
+
+async def test_rotated_copy_does_not_match_without_dihedral(api: Api) -> None:
+    await submit(api, "pdq", ORIGINAL_PDQ)
+
+    assert matched(await match_image(api, ROTATED)) == []
+
+
+async def test_rotated_copy_matches_with_dihedral(api: Api) -> None:
+    hash_id = await submit(api, "pdq", ORIGINAL_PDQ)
+
+    body = await match_image(api, ROTATED, dihedral=True)
+
+    # bridge-2 is the original turned 90 degrees; turning it back is rotate_270.
+    assert matched(body) == [("pdq", "rotate_270", hash_id)]
+    assert len([r for r in body["results"] if r["signal_type"] == "pdq"]) == 8
+
+
+async def test_low_quality_pdq_is_not_matched_and_says_so(api: Api) -> None:
+    body = await match_image(api, (PDQ_DATA / "pytx" / "I16.png").read_bytes())
+
+    assert [r["signal_type"] for r in body["results"]] == ["md5", "sha256"]
+    assert [w["code"] for w in body["warnings"]] == ["low_quality"]
+
+
+async def test_disputed_hashes_need_include_disputed(api: Api) -> None:
+    hash_id = await submit(api, "pdq", ORIGINAL_PDQ)
+    await api.sql("update hashes set status = 'disputed' where id = :id", id=hash_id)
+
+    without = await match_image(api, ORIGINAL)
+    with_disputed = await match_image(api, ORIGINAL, include_disputed=True)
+
+    assert (matched(without), matched(with_disputed)) == ([], [("pdq", "original", hash_id)])
+
+
+async def test_match_is_audited_naming_only_the_matched_hashes(api: Api) -> None:
+    hash_id = await submit(api, "pdq", ORIGINAL_PDQ)
+
+    await match_image(api, ORIGINAL)
+
+    rows = await api.sql(
+        "select target_ids, details from audit_events where action = 'match' order by id"
+    )
+    assert len(rows) == 1
+    target_ids, details = (json.loads(v) if isinstance(v, str) else v for v in rows[0])
+    assert target_ids == [hash_id]
+    text = json.dumps(details)
+    assert hashlib.sha256(ORIGINAL).hexdigest() not in text
+    assert hashlib.md5(ORIGINAL, usedforsecurity=False).hexdigest() not in text
+
+
+async def test_match_image_stores_no_hash(api: Api) -> None:
+    await match_image(api, ORIGINAL)
+
+    assert await api.sql("select count(*) from hashes") == [(0,)]
+
+
+async def test_match_image_needs_the_match_scope(api: Api) -> None:
+    response = await upload(api, ORIGINAL, path="/v1/match/image", scopes="hashes:read")
+
+    assert error_of(response) == (403, "insufficient_scope")
+
+
+async def test_unreadable_image_is_refused_before_matching(api: Api) -> None:
+    response = await upload(api, b"GIF89a broken", path="/v1/match/image")
+
+    assert error_of(response) == (422, "image_unreadable")
+    assert await api.sql("select count(*) from audit_events where action = 'match'") == [(0,)]
