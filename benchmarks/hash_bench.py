@@ -40,7 +40,7 @@ from PIL import Image, ImageOps
 from hashshare.hashing.hashers import DEFAULT_TYPES, hash_file, pdq
 from hashshare.hashing.images import reduction_for
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pdq"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "pdq"
 REAL = sorted((DATA / "reg-test-input" / "exif-rotn").glob("*.jpg"))
 SYNTHETIC_SOURCES = [
     DATA / "reg-test-input" / "dih" / "bridge-1-original.jpg",

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import ROOT
 
-PDQ_DATA = ROOT.parent / "shared" / "data" / "pdq"
+PDQ_DATA = ROOT / "tests" / "data" / "pdq"
 
 
 @dataclass(frozen=True)

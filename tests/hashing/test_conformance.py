@@ -1,4 +1,4 @@
-"""PDQ against Meta's published reference hashes (shared/data/pdq, see its README)."""
+"""PDQ against Meta's published reference hashes (tests/data/pdq, see its README)."""
 
 from __future__ import annotations
 
