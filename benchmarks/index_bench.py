@@ -31,6 +31,7 @@ Install the benchmark-only dependency, then run from the repository root::
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import ctypes
@@ -437,7 +438,7 @@ class Ours:
         self.index = None
 
 
-class FaissBinary:
+class FaissBinary(abc.ABC):
     """A faiss binary index queried by range search (radius = max_distance + 1)."""
 
     name = "faiss"
@@ -447,8 +448,9 @@ class FaissBinary:
         self.queries: U8 = np.empty((0, 32), np.uint8)
         self.n = 0
 
+    @abc.abstractmethod
     def make(self, bits: int) -> Any:
-        raise NotImplementedError
+        """The empty faiss index of this method."""
 
     def build(self, data: Dataset) -> None:
         self.index = self.make(data.bits)

@@ -210,7 +210,7 @@ async def test_missing_scope_is_recorded_as_denied(api: Api) -> None:
 
 
 class _Boom(RuntimeError):
-    pass
+    """A failure injected by a test."""
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ loads the complete matchable set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -52,11 +53,9 @@ def running_service(database_url: str) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, "the service process exited during start-up"
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
-                pass
             assert time.monotonic() < deadline, "the service did not become ready in 60 s"
             time.sleep(0.1)
         yield base_url

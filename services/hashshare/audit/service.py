@@ -35,15 +35,15 @@ class Actor:
     request_id: str | None
 
 
-async def record(
-    session: AsyncSession,
+def new_event(
     actor: Actor,
     action: str,
     outcome: Outcome = Outcome.OK,
     target_ids: Iterable[int] = (),
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(
+    """An event not yet chained (the repository gives it its sequence and digest)."""
+    return AuditEvent(
         actor=actor.sub,
         member_id=actor.member_id,
         request_id=actor.request_id,
@@ -52,6 +52,17 @@ async def record(
         target_ids=sorted(set(target_ids)),
         details=details or {},
     )
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    outcome: Outcome = Outcome.OK,
+    target_ids: Iterable[int] = (),
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = new_event(actor, action, outcome, target_ids, details)
     return await AuditRepository(session).append(event)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hashshare.audit.models import AuditEvent
 from hashshare.audit.repository import AuditRepository
-from hashshare.audit.service import Actor, Outcome
+from hashshare.audit.service import Actor, Outcome, new_event
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,7 @@ class AuditWriter:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Append an event; return once it is committed (raises if it could not be)."""
-        event = AuditEvent(
-            actor=actor.sub,
-            member_id=actor.member_id,
-            request_id=actor.request_id,
-            action=action,
-            outcome=outcome.value,
-            target_ids=sorted(set(target_ids)),
-            details=details or {},
-        )
+        event = new_event(actor, action, outcome, target_ids, details)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((event, done))
         if self._task is None:  # not started (e.g. a tool using the app without lifespan)
