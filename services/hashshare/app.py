@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         session_factory = create_session_factory(engine)
-        indexes = IndexHolder()
+        indexes = IndexHolder(settings.hit_cache_size)
         audit = AuditWriter(session_factory)
         app.state.runtime = Runtime(
             settings=settings,
@@ -85,11 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         body_limits=upload_body_limits(settings),
     )
+    # Routes are tried in order: the match route, called for every upload, comes first.
     for router in (
+        matching_router,
         hashes_router,
         feedback_router,
         changes_router,
-        matching_router,
         hashing_router,
         audit_router,
         members_router,

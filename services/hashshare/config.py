@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     )
     min_pdq_quality: int = Field(default=50, ge=0, le=100)
     index_load_chunk: int = Field(default=50_000, ge=1)
+    hit_cache_size: int = Field(
+        default=100_000,
+        ge=0,
+        description="Stored hashes whose match details are kept in memory (0: read each time).",
+    )
     feed_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often replicas poll the change feed."
     )

@@ -73,7 +73,9 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntr
 def create_engine(database_url: str) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url)
+        # A pool as large as PostgreSQL's: with the default (5), bursts of concurrent requests
+        # open and close overflow connections (a thread each, for aiosqlite) all the time.
+        engine = create_async_engine(database_url, pool_size=10, max_overflow=20)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -83,11 +85,22 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-class UnitOfWork:
-    """One transaction: a session plus callbacks to run once it has committed."""
+# Where `ChangeRepository.append` notes, in `session.info`, the hashes a transaction changed.
+CHANGED_HASH_IDS = "hashshare.changed_hash_ids"
 
-    def __init__(self, session: AsyncSession) -> None:
+
+class UnitOfWork:
+    """One transaction: a session plus callbacks to run once it has committed.
+
+    `on_changed` is told, after the commit, which hashes the transaction put on the change
+    feed (the app uses it to drop them from the match path's memory of hits).
+    """
+
+    def __init__(
+        self, session: AsyncSession, on_changed: Callable[[set[int]], None] | None = None
+    ) -> None:
         self.session = session
+        self._on_changed = on_changed
         self._after_commit: list[Callable[[], None]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:
@@ -95,6 +108,9 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        changed: set[int] = self.session.info.pop(CHANGED_HASH_IDS, set())
+        if changed and self._on_changed is not None:
+            self._on_changed(changed)
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
@@ -111,4 +127,5 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._after_commit.clear()
+        self.session.info.pop(CHANGED_HASH_IDS, None)
         await self.session.rollback()

@@ -2,6 +2,7 @@
 
 - `UoW`: one transaction per request; commits when the handler returns, rolls back when it
   raises, and records refused requests of an authenticated caller in the audit log.
+- `AuditedRefusals`: that record alone, for routes that need no transaction (matching).
 - `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
   scopes; both kinds of refusal are audited.
 """
@@ -53,15 +54,26 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
-async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+async def audit_refusals(request: Request) -> AsyncIterator[None]:
+    """Record a refused request of an authenticated caller (bad input, conflicts...)."""
+    try:
+        yield
+    except Exception as exc:
+        await _audit_rejection(request, request.app.state.runtime, exc)
+        raise
+
+
+AuditedRefusals = Annotated[None, Depends(audit_refusals, scope="function")]
+
+
+async def get_uow(request: Request, _refusals: AuditedRefusals) -> AsyncIterator[UnitOfWork]:
     runtime: Runtime = request.app.state.runtime
     async with runtime.session_factory() as session:
-        uow = UnitOfWork(session)
+        uow = UnitOfWork(session, on_changed=runtime.indexes.hits.forget)
         try:
             yield uow
-        except Exception as exc:
+        except Exception:
             await uow.rollback()
-            await _audit_rejection(request, runtime, exc)
             raise
         else:
             await uow.commit()
@@ -116,11 +128,8 @@ async def _refuse(
 _bearer_scheme = HTTPBearer(auto_error=False, description="JWT issued for a member.")
 
 
-async def get_principal(
-    request: Request,
-    runtime: RuntimeDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
-) -> Principal:
+async def authenticate(request: Request, runtime: Runtime) -> Principal:
+    """The caller named by the bearer token; refusals are audited and raised."""
     request_id = request_id_of(request)
     anonymous = Actor(sub=None, member_id=None, request_id=request_id)
     header = request.headers.get("authorization")
@@ -173,15 +182,19 @@ async def _check_scope(
     return principal
 
 
+# The scope checks below are single dependencies (no sub-dependencies but the bearer
+# scheme, which only documents the header): FastAPI's per-dependency cost is a sizeable part
+# of a match request.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]
+
+
 def require_scope(*scopes: Scope) -> Any:
     """Depend on an authenticated caller holding at least one of `scopes`."""
     wanted = frozenset(scope.value for scope in scopes)
 
-    async def check_scope(
-        request: Request,
-        runtime: RuntimeDep,
-        principal: Annotated[Principal, Depends(get_principal)],
-    ) -> Principal:
+    async def check_scope(request: Request, _credentials: Credentials) -> Principal:
+        runtime: Runtime = request.app.state.runtime
+        principal = await authenticate(request, runtime)
         return await _check_scope(request, runtime, principal, wanted)
 
     check_scope.required_scopes = wanted  # type: ignore[attr-defined]
@@ -192,10 +205,13 @@ def require_scope_unless_public(*scopes: Scope) -> Any:
     """Like `require_scope`, but anyone may call when HASHSHARE_STATS_PUBLIC is set."""
     wanted = frozenset(scope.value for scope in scopes)
 
-    async def check_scope_unless_public(request: Request, runtime: RuntimeDep) -> Principal | None:
+    async def check_scope_unless_public(
+        request: Request, _credentials: Credentials
+    ) -> Principal | None:
+        runtime: Runtime = request.app.state.runtime
         if runtime.settings.stats_public:
             return None
-        principal = await get_principal(request, runtime, None)
+        principal = await authenticate(request, runtime)
         return await _check_scope(request, runtime, principal, wanted)
 
     check_scope_unless_public.required_scopes = wanted  # type: ignore[attr-defined]

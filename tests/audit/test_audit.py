@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from hashshare.audit.models import AuditEvent
+from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import AuditRepository
 from hashshare.auth.scopes import ALL_SCOPES
 from tests.conftest import Api
@@ -362,10 +362,11 @@ async def _events_on_days(api: Api, days: int) -> list[int]:
     async with api.app.state.runtime.session_factory() as session, session.begin():
         for day in range(days):
             event = await AuditRepository(session).append(
-                AuditEvent(
+                NewEvent(
                     occurred_at=DAY_1 + timedelta(days=day, hours=12),
                     actor="clock",
                     member_id="alpha",
+                    request_id=None,
                     action="test.event",
                     outcome="ok",
                     target_ids=[],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -354,3 +356,60 @@ async def test_wrong_json_type_in_a_query_names_its_index(api: Api) -> None:
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert any(e["loc"][:4] == ["body", "queries", 1, "value"] for e in error["details"])
+
+
+# --- what a match reports is never stale ------------------------------------------------
+# Matches remember what they report of popular hashes (matching/hits.py); a change to such a
+# hash must show in the very next match of the process that made it, and in other processes
+# once they have applied it from the change feed.
+
+
+async def relabel(api: Api, value: str, labels: list[str], member: str = "alpha") -> None:
+    items = [{"signal_type": "pdq", "value": value, "labels": labels}]
+    response = await api.client.post("/v1/hashes", json={"hashes": items}, headers=api.auth(member))
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["status"] == "updated"
+
+
+async def dispute(api: Api, hash_id: int) -> None:
+    body = {"verdict": "disagree", "reason": "not-terrorist-content"}
+    response = await api.client.post(
+        f"/v1/hashes/{hash_id}/feedback", json=body, headers=api.auth("beta", "hashes:feedback")
+    )
+    assert response.json()["status"] == "disputed", response.text
+
+
+async def reported(api: Api) -> list[tuple[list[str], str, int]]:
+    """(labels, status, contributors) of each match of the usual query."""
+    body = await match_ok(api, [query()], include_disputed=True)
+    return [(m["labels"], m["status"], m["contributors"]) for m in body["results"][0]["matches"]]
+
+
+async def test_a_change_shows_in_the_next_match_of_the_process_that_made_it(api: Api) -> None:
+    value = at_distance(2)
+    [hash_id] = await submit(api, value)
+    assert await reported(api) == [([BEHAVIOUR], "active", 1)]
+    assert hash_id in api.app.state.runtime.indexes.hits.lookup([hash_id])[0]
+
+    await relabel(api, value, ["glorification-of-terrorist-acts"])
+    assert await reported(api) == [(["glorification-of-terrorist-acts"], "active", 1)]
+
+    await dispute(api, hash_id)  # a status change that leaves the index as it was
+    assert await reported(api) == [(["glorification-of-terrorist-acts"], "disputed", 1)]
+
+
+async def test_a_change_made_by_another_process_shows_once_its_feed_is_applied(
+    api: Api, api_factory: Callable[[Settings], Awaitable[Api]]
+) -> None:
+    value = at_distance(2)
+    [hash_id] = await submit(api, value)
+    replica = await api_factory(api.settings)
+    assert await reported(replica) == [([BEHAVIOUR], "active", 1)]
+
+    await relabel(api, value, ["glorification-of-terrorist-acts"])
+    await dispute(api, hash_id)
+
+    deadline = time.monotonic() + 5
+    while await reported(replica) != [(["glorification-of-terrorist-acts"], "disputed", 1)]:
+        assert time.monotonic() < deadline, await reported(replica)
+        await asyncio.sleep(0.05)

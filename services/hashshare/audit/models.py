@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,19 +33,37 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     digest: Mapped[str] = mapped_column(String(64))
 
-    def chain_fields(self) -> dict[str, Any]:
-        """The event as `audit.chain` encodes it."""
-        return {
-            "seq": self.id,
-            "occurred_at": self.occurred_at,
-            "actor": self.actor,
-            "member_id": self.member_id,
-            "action": self.action,
-            "outcome": self.outcome,
-            "request_id": self.request_id,
-            "target_ids": list(self.target_ids),
-            "details": self.details,
-        }
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event to append. `AuditRepository.append_many` gives it its sequence number (`id`),
+    its time (unless set) and its digest, and inserts it as a plain row."""
+
+    actor: str | None
+    member_id: str | None
+    request_id: str | None
+    action: str
+    outcome: str
+    target_ids: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    id: int = 0
+    digest: str = ""
+
+
+def chain_fields(event: AuditEvent | NewEvent) -> dict[str, Any]:
+    """An event as `audit.chain` encodes it."""
+    return {
+        "seq": event.id,
+        "occurred_at": event.occurred_at,
+        "actor": event.actor,
+        "member_id": event.member_id,
+        "action": event.action,
+        "outcome": event.outcome,
+        "request_id": event.request_id,
+        "target_ids": list(event.target_ids),
+        "details": event.details,
+    }
 
 
 class AuditHead(Base):

@@ -5,25 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.chain import link
-from hashshare.audit.models import AuditEvent, AuditHead
+from hashshare.audit.models import AuditEvent, AuditHead, NewEvent, chain_fields
 from hashshare.db import utcnow
 
 HEAD_ID = 1
+AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+_COLUMNS = tuple(column.name for column in AUDIT_EVENTS.columns)
 
 
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def append(self, event: AuditEvent) -> AuditEvent:
+    async def append(self, event: NewEvent) -> NewEvent:
         await self.append_many([event])
         return event
 
-    async def append_many(self, events: Sequence[AuditEvent]) -> None:
+    async def append_many(self, events: Sequence[NewEvent]) -> None:
         """Chain and insert events, in order.
 
         The UPDATE of the single head row comes first: it locks that row on PostgreSQL (and
@@ -41,17 +43,19 @@ class AuditRepository:
             )
         ).one()
         now = utcnow()
+        rows = []
         for seq, event in enumerate(events, start=last - len(events) + 1):
             event.id = seq
             event.occurred_at = event.occurred_at or now
-            event.target_ids = sorted(set(event.target_ids or []))
-            event.details = event.details or {}
-            digest = event.digest = link(digest, event.chain_fields())
-        self.session.add_all(events)
+            event.target_ids = sorted(set(event.target_ids))
+            digest = event.digest = link(digest, chain_fields(event))
+            rows.append({column: getattr(event, column) for column in _COLUMNS})
+        # A Core insert of plain rows: new events are never loaded back into this session, and
+        # ORM objects and their unit of work would cost more than the insert itself.
+        await self.session.execute(insert(AUDIT_EVENTS), rows)
         await self.session.execute(
             update(AuditHead).where(AuditHead.id == HEAD_ID).values(digest=digest)
         )
-        await self.session.flush()
 
     async def head(self) -> tuple[int, str]:
         row = (

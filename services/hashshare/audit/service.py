@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.chain import ChainVerifier, Verdict, format_time
-from hashshare.audit.models import AuditEvent
+from hashshare.audit.models import AuditEvent, NewEvent, chain_fields
 from hashshare.audit.repository import AuditRepository
 
 
@@ -41,9 +41,9 @@ def new_event(
     outcome: Outcome = Outcome.OK,
     target_ids: Iterable[int] = (),
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> NewEvent:
     """An event not yet chained (the repository gives it its sequence and digest)."""
-    return AuditEvent(
+    return NewEvent(
         actor=actor.sub,
         member_id=actor.member_id,
         request_id=actor.request_id,
@@ -61,14 +61,14 @@ async def record(
     outcome: Outcome = Outcome.OK,
     target_ids: Iterable[int] = (),
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> NewEvent:
     event = new_event(actor, action, outcome, target_ids, details)
     return await AuditRepository(session).append(event)
 
 
 def export_record(event: AuditEvent) -> dict[str, Any]:
     """An event as exported (JSON Lines): the chained fields plus its digest."""
-    record = event.chain_fields()
+    record = chain_fields(event)
     record["occurred_at"] = format_time(event.occurred_at)
     record["digest"] = event.digest
     return record

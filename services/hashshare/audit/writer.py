@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hashshare.audit.models import AuditEvent
+from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import AuditRepository
 from hashshare.audit.service import Actor, Outcome, new_event
 
@@ -30,7 +30,7 @@ class AuditWriter:
     ) -> None:
         self._session_factory = session_factory
         self._max_batch = max_batch
-        self._queue: list[tuple[AuditEvent, asyncio.Future[None]]] = []
+        self._queue: list[tuple[NewEvent, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

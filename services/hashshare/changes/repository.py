@@ -17,6 +17,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.changes.models import Change
+from hashshare.db import CHANGED_HASH_IDS
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
 NOTIFY_CHANNEL = "hashshare_changes"
@@ -35,6 +36,7 @@ class ChangeRepository:
         """Append changes (hash_id, signal_type, value, status, labels, contributors)."""
         if not rows:
             return
+        self.session.info.setdefault(CHANGED_HASH_IDS, set()).update(row["hash_id"] for row in rows)
         if self._is_postgres():
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}

@@ -15,10 +15,10 @@ import os
 
 import anyio
 import anyio.to_thread
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hashshare.audit.writer import AuditWriter
 from hashshare.config import Settings
-from hashshare.db import UnitOfWork
 from hashshare.deps import Principal
 from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, hash_bytes, parse_types
 from hashshare.hashing.images import ImageLimits
@@ -35,7 +35,7 @@ from hashshare.hashing.schemas import (
 )
 from hashshare.matching import service as matching
 from hashshare.matching.holder import IndexHolder
-from hashshare.matching.schemas import MatchQuery
+from hashshare.matching.schemas import MatchHit, MatchQuery
 
 MATCH_DEFAULT_TYPES = ("pdq", "md5", "sha256")
 
@@ -124,7 +124,7 @@ async def hash_image(
 
 
 async def match_image(
-    uow: UnitOfWork,
+    session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     indexes: IndexHolder,
     hasher: ImageHasher,
@@ -157,8 +157,8 @@ async def match_image(
     results: list[ImageMatchResult] = []
     matched_queries = 0
     if planned:
-        response = await matching.match(
-            uow,
+        outcome = await matching.match(
+            session_factory,
             settings,
             indexes,
             principal,
@@ -166,16 +166,16 @@ async def match_image(
             options.include_disputed,
             audit,
         )
-        matched_queries = response.matched_queries
-        for (signal_type, variant, queried), result in zip(planned, response.results, strict=True):
+        matched_queries = outcome.matched_queries
+        for (signal_type, variant, queried), result in zip(planned, outcome.results, strict=True):
             results.append(
                 ImageMatchResult(
-                    index=result.index,
+                    index=result["index"],
                     signal_type=signal_type,
                     transform=variant,
                     value=queried,
-                    max_distance=result.max_distance,
-                    matches=result.matches,
+                    max_distance=result["max_distance"],
+                    matches=[MatchHit(**hit) for hit in result["matches"]],
                 )
             )
     return ImageMatchResponse(

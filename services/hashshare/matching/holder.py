@@ -4,6 +4,8 @@
   (active or disputed) in id order, chunk by chunk, and build each index in one go.
 - Own writes: the writing request updates the index once its transaction has committed
   (`UnitOfWork.on_commit`), so the writer sees its change at once.
+- `hits` remembers what matches report of popular hashes (`hits.py`); every applied change
+  and every own commit that changed a hash forgets it there.
 - Other replicas' writes: `ChangeFollower` tails the change feed from the noted head and
   applies each change in sequence order (applying one twice is harmless). PostgreSQL
   LISTEN/NOTIFY wakes it at once; polling every `feed_poll_seconds` is the fallback.
@@ -17,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hashshare.changes.models import Change
 from hashshare.changes.repository import NOTIFY_CHANNEL, ChangeRepository
 from hashshare.hashes.models import MATCHABLE_STATUSES, Hash
+from hashshare.matching.hits import HitCache
 from hashshare.matching.index import MatchIndex
 from hashshare.matching.mih import MultiIndexHammingIndex
 from hashshare.signals import REGISTRY
@@ -59,7 +62,8 @@ class FeedPosition:
 
 
 class IndexHolder:
-    def __init__(self) -> None:
+    def __init__(self, hit_cache_size: int = 0) -> None:
+        self.hits = HitCache(hit_cache_size)
         self._indexes: dict[str, MatchIndex] = {
             name: st.new_index() for name, st in REGISTRY.items()
         }
@@ -83,8 +87,10 @@ class IndexHolder:
     def search(self, signal_type: str, value: bytes, max_distance: int) -> list[tuple[int, int]]:
         return self._indexes[signal_type].search(value, max_distance)
 
-    def apply(self, changes: Iterable[Change]) -> None:
+    def apply(self, changes: Sequence[Change]) -> None:
         """Apply feed entries in sequence order."""
+        if changes:
+            self.hits.forget(change.hash_id for change in changes)
         for change in changes:
             if change.signal_type in self._indexes:
                 if change.status in MATCHABLE:

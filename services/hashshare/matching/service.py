@@ -1,4 +1,6 @@
-"""The match path: ask the in-memory index, fetch the hits' metadata once, record the event.
+"""The match path: ask the in-memory index, report the hits (from memory where it can: see
+`hits.py`), record the event. Nothing here holds a database connection unless a hit's
+details must be read.
 
 A query that matched nothing leaves no fingerprint of a lawful upload: its audit event keeps
 only HMAC-SHA256(audit key, signal_type || 0x00 || hash bytes), so oversight can count and
@@ -9,17 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hashshare.audit.writer import AuditWriter
 from hashshare.config import Settings
-from hashshare.db import UnitOfWork
 from hashshare.deps import Principal
 from hashshare.hashes.models import HashStatus
 from hashshare.hashes.repository import HashRepository
+from hashshare.matching.hits import HitRow
 from hashshare.matching.holder import IndexHolder
-from hashshare.matching.schemas import MatchHit, MatchQuery, MatchResponse, MatchResult
-from hashshare.signals import SignalType
+from hashshare.matching.schemas import MatchQuery
+from hashshare.signals import REGISTRY, SignalType
 from hashshare.validation import ItemErrors, check_batch_size
 
 
@@ -64,27 +70,67 @@ def query_digest(key: str, signal_type: str, value: bytes) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """The answer of a match, as plain data in the shape of `MatchResponse`."""
+
+    results: list[dict[str, Any]]
+    matched_queries: int
+
+    def json(self) -> bytes:
+        """The response body, serialised once (the hot path skips re-validating it)."""
+        body = {"results": self.results, "matched_queries": self.matched_queries}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def _hit_rows(
+    session_factory: async_sessionmaker[AsyncSession], indexes: IndexHolder, hash_ids: list[int]
+) -> dict[int, HitRow]:
+    """What to report of each hit: from memory, and the rest in one read."""
+    found, missing = indexes.hits.lookup(hash_ids)
+    if missing:
+        epoch = indexes.hits.epoch
+        async with session_factory() as session:
+            rows = await HashRepository(session).match_rows(missing)
+        fresh = {
+            hash_id: HitRow(
+                signal_type=row.signal_type,
+                value=REGISTRY[row.signal_type].format(row.value),
+                status=row.status,
+                labels=tuple(row.labels),
+                contributors=row.contributors,
+            )
+            for hash_id, row in rows.items()
+        }
+        indexes.hits.remember(fresh, epoch)
+        found.update(fresh)
+    return found
+
+
 async def match(
-    uow: UnitOfWork,
+    session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     indexes: IndexHolder,
     principal: Principal,
     queries: list[MatchQuery],
     include_disputed: bool,
     audit: AuditWriter,
-) -> MatchResponse:
+) -> MatchOutcome:
     check_batch_size(len(queries), settings.max_match_queries, "queries")
     parsed = _validate(queries, settings)
     raw_hits = [indexes.search(q.signal_type.name, q.value, q.max_distance) for q in parsed]
     hit_ids = sorted({hash_id for hits in raw_hits for hash_id, _ in hits})
-    rows = await HashRepository(uow.session).match_rows(hit_ids) if hit_ids else {}
-    await uow.release()  # a match writes nothing; do not hold a connection while audited
+    rows = await _hit_rows(session_factory, indexes, hit_ids) if hit_ids else {}
     allowed = {HashStatus.ACTIVE.value}
     if include_disputed:
         allowed.add(HashStatus.DISPUTED.value)
 
-    results: list[MatchResult] = []
+    results: list[dict[str, Any]] = []
     matched_ids: set[int] = set()
+    matched_queries = 0
+    match_count = 0
+    unmatched: list[str] = []
+    assert settings.audit_key is not None
     for index, (query, hits) in enumerate(zip(parsed, raw_hits, strict=True)):
         matches = []
         for hash_id, distance in hits:
@@ -93,31 +139,29 @@ async def match(
                 continue
             matched_ids.add(hash_id)
             matches.append(
-                MatchHit(
-                    hash_id=hash_id,
-                    signal_type=row.signal_type,
-                    value=query.signal_type.format(row.value),
-                    distance=distance,
-                    labels=row.labels,
-                    status=row.status,
-                    contributors=row.contributors,
-                )
+                {
+                    "hash_id": hash_id,
+                    "signal_type": row.signal_type,
+                    "value": row.value,
+                    "distance": distance,
+                    "labels": list(row.labels),
+                    "status": row.status,
+                    "contributors": row.contributors,
+                }
             )
+        if matches:
+            matched_queries += 1
+            match_count += len(matches)
+        else:
+            unmatched.append(query_digest(settings.audit_key, query.signal_type.name, query.value))
         results.append(
-            MatchResult(
-                index=index,
-                signal_type=query.signal_type.name,
-                max_distance=query.max_distance,
-                matches=matches,
-            )
+            {
+                "index": index,
+                "signal_type": query.signal_type.name,
+                "max_distance": query.max_distance,
+                "matches": matches,
+            }
         )
-    matched_queries = sum(1 for result in results if result.matches)
-    assert settings.audit_key is not None
-    unmatched = [
-        query_digest(settings.audit_key, query.signal_type.name, query.value)
-        for query, result in zip(parsed, results, strict=True)
-        if not result.matches
-    ]
     await audit.record(
         principal.actor,
         "match",
@@ -125,9 +169,9 @@ async def match(
         details={
             "queries": len(parsed),
             "matched_queries": matched_queries,
-            "matches": sum(len(result.matches) for result in results),
+            "matches": match_count,
             "include_disputed": include_disputed,
             "unmatched_query_hmacs": unmatched,
         },
     )
-    return MatchResponse(results=results, matched_queries=matched_queries)
+    return MatchOutcome(results=results, matched_queries=matched_queries)
