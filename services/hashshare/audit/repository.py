@@ -13,7 +13,9 @@ from hashshare.audit.models import AuditEvent, AuditHead, NewEvent, chain_fields
 from hashshare.db import utcnow
 
 HEAD_ID = 1
+# Appends use Core statements on the tables: no ORM objects, no session synchronisation.
 AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
 _COLUMNS = tuple(column.name for column in AUDIT_EVENTS.columns)
 
 
@@ -36,10 +38,10 @@ class AuditRepository:
             return
         last, digest = (
             await self.session.execute(
-                update(AuditHead)
-                .where(AuditHead.id == HEAD_ID)
-                .values(seq=AuditHead.seq + len(events))
-                .returning(AuditHead.seq, AuditHead.digest)
+                update(AUDIT_HEAD)
+                .where(AUDIT_HEAD.c.id == HEAD_ID)
+                .values(seq=AUDIT_HEAD.c.seq + len(events))
+                .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
             )
         ).one()
         now = utcnow()
@@ -54,7 +56,7 @@ class AuditRepository:
         # ORM objects and their unit of work would cost more than the insert itself.
         await self.session.execute(insert(AUDIT_EVENTS), rows)
         await self.session.execute(
-            update(AuditHead).where(AuditHead.id == HEAD_ID).values(digest=digest)
+            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(digest=digest)
         )
 
     async def head(self) -> tuple[int, str]:
