@@ -1,15 +1,25 @@
-"""The decoding pipeline: orientation, modes, frames, reduction of large images."""
+"""The decoding pipeline: orientation, modes, frames, reduction of large images and the
+resampling of reduced ones onto PDQ's grid."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import imagehash
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
-from hashshare.hashing.hashers import hash_bytes, pdq
-from hashshare.hashing.images import ImageLimits, decode, reduction_for
+from hashshare.hashing.hashers import DIHEDRAL, hash_bytes, hash_file, pdq
+from hashshare.hashing.images import (
+    PDQ_GRID,
+    ImageLimits,
+    decode,
+    grid_size,
+    pdq_sample_points,
+    reduction_for,
+)
 from tests.hashing.pictures import PDQ_DATA, distance, encode, scene
 
 UPRIGHT = scene(320, 240)
@@ -141,13 +151,14 @@ def test_reduction_keeps_the_short_side_at_least_512(size: tuple[int, int], fact
     assert reduction_for(*size) == factor
 
 
-def test_large_jpeg_is_reduced_while_decoding() -> None:
+def test_large_jpeg_is_reduced_while_decoding_then_put_on_pdqs_grid() -> None:
     data = encode(scene(2200, 1100), "JPEG", quality=92)
 
     decoded = decode(data, ImageLimits())
 
     assert decoded.reduction == 2
-    assert decoded.pixels.size == (1100, 550)
+    assert decoded.plain_pixels.size == (1100, 550)
+    assert decoded.pixels.size == grid_size(2200, 1100, 2) == (512, 384)
 
 
 def test_reduced_jpeg_hash_is_within_4_bits_of_the_full_decode() -> None:
@@ -157,13 +168,80 @@ def test_reduced_jpeg_hash_is_within_4_bits_of_the_full_decode() -> None:
     assert distance(pdq_hex(data), pdq(full_decode).hex) <= 4
 
 
+REAL_PHOTOS = sorted((PDQ_DATA / "reg-test-input" / "exif-rotn").glob("*.jpg"))
+
+
+def upright_full_decode(path: Path) -> Image.Image:
+    return ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+
+
+@pytest.mark.parametrize("path", REAL_PHOTOS, ids=[p.name for p in REAL_PHOTOS])
+def test_12_megapixel_photo_hashes_within_4_bits_of_its_full_decode(path: Path) -> None:
+    """0-2 bits; the 1/4 decode hashed as is (no PDQ grid) lands 2, 4, 6 and 4 bits away."""
+    hashes = hash_file(path, ["pdq"])
+
+    assert hashes.image is not None and hashes.image.reduction == 4
+    assert distance(hashes.hex("pdq"), pdq(upright_full_decode(path)).hex) <= 4
+
+
+def test_12_megapixel_photo_phash_and_dhash_equal_the_full_decode() -> None:
+    path = REAL_PHOTOS[0]
+    full = upright_full_decode(path)
+
+    hashes = hash_file(path, ["phash", "dhash"])
+
+    assert hashes.hex("phash") == str(imagehash.phash(full))
+    assert hashes.hex("dhash") == str(imagehash.dhash(full))
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_reduced_image_is_put_on_the_grid_of_the_upright_picture(orientation: int) -> None:
+    """2207x1103 reduces by 2 to 1104x552: the last pixel is half a pixel, and after a flip
+    it comes first. Ignoring that lands 6 bits away for orientations 3 and 7."""
+    stored = scene(2207, 1103, seed=3).transpose(STORED_AS[orientation])
+    data = with_orientation(stored, orientation, "JPEG")
+    full = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+
+    assert decode(data, ImageLimits()).reduction == 2
+    assert distance(pdq_hex(data), pdq(full).hex) <= 4
+
+
+def test_dihedral_hashes_of_a_reduced_image_are_within_4_bits_of_the_full_decodes() -> None:
+    """Each variant is put on its own grid: mirroring the aligned pixels lands 6-12 bits off."""
+    data = encode(scene(2200, 1100), "JPEG", quality=92)
+    full = Image.open(io.BytesIO(data)).convert("RGB")
+
+    variants = hash_bytes(data, ["pdq"], dihedral=True).dihedral
+
+    for name, method in DIHEDRAL.items():
+        expected = pdq(full if method is None else full.transpose(method)).hex
+        assert distance(variants[name].hex, expected) <= 4, name
+
+
+@pytest.mark.parametrize("side", [4032, 3024, 4000, 3000, 2207, 1103, 1024])
+def test_pdq_grid_samples_fall_on_the_full_size_samples(side: int) -> None:
+    """At a multiple of 128 pixels PDQ's samples are evenly spaced and its window spans
+    side / 128 full-size pixels: one scale and offset put them within half a pixel."""
+    for factor in (2, 4, 8):
+        target = grid_size(side, side, factor)[0]
+        full, grid = pdq_sample_points(side), pdq_sample_points(target)
+        scale = side / target
+        offset = sum(f - scale * g for f, g in zip(full, grid, strict=True)) / 64
+
+        assert target % PDQ_GRID == 0
+        assert max(abs(offset + scale * g - f) for f, g in zip(full, grid, strict=True)) <= 0.5
+        assert (target + 127) // 128 * scale == pytest.approx(side / 128)
+
+
 def test_large_png_is_reduced_by_a_box_filter() -> None:
     big = scene(2200, 1100)
 
     decoded = decode(encode(big), ImageLimits())
 
     assert decoded.reduction == 2
-    assert pdq(decoded.pixels).hex == pdq(big.reduce(2)).hex
+    assert np.array_equal(np.asarray(decoded.plain_pixels), np.asarray(big.reduce(2)))
+    assert decoded.pixels.size == (512, 384)
+    assert distance(pdq(decoded.pixels).hex, pdq(big).hex) <= 4
 
 
 def test_image_under_1024_pixels_on_the_short_side_is_hashed_at_full_size() -> None:
@@ -172,3 +250,5 @@ def test_image_under_1024_pixels_on_the_short_side_is_hashed_at_full_size() -> N
     decoded = decode(sample.read_bytes(), ImageLimits())
 
     assert (decoded.reduction, decoded.pixels.size) == (1, (1600, 1004))
+    assert decoded.reduced is None
+    assert pdq(decoded.pixels).hex == pdq(Image.open(sample).convert("RGB")).hex

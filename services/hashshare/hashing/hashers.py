@@ -2,7 +2,10 @@
 
 - `pdq`: Meta's C++ reference through the `pdqhash` package, on the RGB pixels of the
   pipeline in `images.py`, with its quality (0-100; below 50 the hash is unreliable).
-- `phash`, `dhash`, `ahash`, `whash`: imagehash's 64-bit hashes of the same pixels. `whash`
+- `phash`, `dhash`, `ahash`, `whash`: imagehash's 64-bit hashes of the same decode, converted
+  to greyscale once: for a large image the reduced pixels before they are resampled onto
+  PDQ's grid (imagehash shrinks them to 8-64 pixels a side with its own filter, and its bits
+  move less from there than from the resampled pixels). `whash`
   is computed at a fixed 64x64 scale instead of imagehash's default (the largest power of
   two under the short side, up to 2048x2048, which is slow and varies with resolution).
 - `md5`, `sha256`: of the file bytes; no decoding is needed when only these are asked for.
@@ -131,10 +134,14 @@ def pdq(pixels: Image.Image) -> PdqHash:
     return PdqHash(np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), int(quality))
 
 
-def pdq_dihedral(pixels: Image.Image) -> dict[str, PdqHash]:
-    """PDQ hashes of the 8 rotations and mirror images, by transform name."""
+def pdq_dihedral(decoded: DecodedImage) -> dict[str, PdqHash]:
+    """PDQ hashes of the 8 rotations and mirror images, by transform name.
+
+    A reduced image is transposed before it is put on PDQ's grid, so that each variant is
+    sampled where the full-size rotated or mirrored picture would be (images.py, step 8).
+    """
     return {
-        name: pdq(pixels if method is None else pixels.transpose(method))
+        name: pdq(decoded.pixels if method is None else decoded.transposed(method))
         for name, method in DIHEDRAL.items()
     }
 
@@ -161,7 +168,7 @@ def hash_decoded(
     wanted = set(types)
     if "pdq" in wanted:
         if dihedral:
-            variants = pdq_dihedral(decoded.pixels)
+            variants = pdq_dihedral(decoded)
             plain = variants["original"]
         else:
             plain = pdq(decoded.pixels)
@@ -169,7 +176,7 @@ def hash_decoded(
         quality = plain.quality
     others = [name for name in PERCEPTUAL_TYPES[1:] if name in wanted]
     if others:
-        grey = decoded.pixels.convert("L")  # once, instead of once per imagehash function
+        grey = decoded.plain_pixels.convert("L")  # once, not once per imagehash function
         for name in others:
             values[name] = _imagehash_bytes(_IMAGEHASHERS[name](grey))
     return values, quality, variants
