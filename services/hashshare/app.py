@@ -49,7 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = create_engine(settings.database_url)
         session_factory = create_session_factory(engine)
         indexes = IndexHolder(settings.hit_cache_size)
-        audit = AuditWriter(session_factory)
+        audit = AuditWriter(engine)
         app.state.runtime = Runtime(
             settings=settings,
             engine=engine,

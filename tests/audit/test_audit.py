@@ -282,23 +282,40 @@ async def test_a_match_whose_event_cannot_be_written_returns_no_result(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Matches are audited by group commit: no result leaves without its committed event."""
-    from hashshare.audit.repository import AuditRepository
+    from hashshare.audit import writer
 
     await _submit(api, PDQ_A)
-    real = AuditRepository.append_many
+    real = writer.append_events
 
-    async def refuse_matches(self: AuditRepository, events: Any) -> None:
+    async def refuse_matches(executor: Any, events: Any) -> None:
         if any(event.action == "match" for event in events):
             raise _Boom("the audit log cannot be written")
-        await real(self, events)
+        await real(executor, events)
 
-    monkeypatch.setattr(AuditRepository, "append_many", refuse_matches)
+    monkeypatch.setattr(writer, "append_events", refuse_matches)
     body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
     async with _lenient_client(api) as client:
         response = await client.post("/v1/match", json=body, headers=api.auth("alpha"))
     assert response.status_code == 500
     assert PDQ_A not in response.text
     assert await api.sql("select count(*) from audit_events where action = 'match'") == [(0,)]
+
+
+async def test_the_group_commit_survives_the_loss_of_its_database_connection(api: Api) -> None:
+    """The writer keeps a connection of its own; when the server drops it, the next batch
+    reconnects and nothing is lost or refused."""
+    if api.settings.database_url.startswith("sqlite"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    await _submit(api, PDQ_A)
+    await _match(api, ("pdq", PDQ_A))  # the writer has connected
+    writer = api.app.state.runtime.audit
+    pid = (await writer._connection.exec_driver_sql("select pg_backend_pid()")).scalar()
+    await writer._connection.rollback()
+    assert await api.sql("select pg_terminate_backend(:pid)", pid=pid) == [(True,)]
+
+    await _match(api, ("pdq", PDQ_A))
+
+    assert await api.sql("select count(*) from audit_events where action = 'match'") == [(2,)]
 
 
 # --- reading the log ----------------------------------------------------------------------------

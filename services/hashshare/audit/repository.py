@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hashshare.audit.chain import link
 from hashshare.audit.models import AuditEvent, AuditHead, NewEvent, chain_fields
@@ -28,36 +28,7 @@ class AuditRepository:
         return event
 
     async def append_many(self, events: Sequence[NewEvent]) -> None:
-        """Chain and insert events, in order.
-
-        The UPDATE of the single head row comes first: it locks that row on PostgreSQL (and
-        the whole database on SQLite) until the transaction ends, so concurrent appends queue
-        up, take consecutive sequence numbers in commit order, and cannot fork the chain.
-        """
-        if not events:
-            return
-        last, digest = (
-            await self.session.execute(
-                update(AUDIT_HEAD)
-                .where(AUDIT_HEAD.c.id == HEAD_ID)
-                .values(seq=AUDIT_HEAD.c.seq + len(events))
-                .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
-            )
-        ).one()
-        now = utcnow()
-        rows = []
-        for seq, event in enumerate(events, start=last - len(events) + 1):
-            event.id = seq
-            event.occurred_at = event.occurred_at or now
-            event.target_ids = sorted(set(event.target_ids))
-            digest = event.digest = link(digest, chain_fields(event))
-            rows.append({column: getattr(event, column) for column in _COLUMNS})
-        # A Core insert of plain rows: new events are never loaded back into this session, and
-        # ORM objects and their unit of work would cost more than the insert itself.
-        await self.session.execute(insert(AUDIT_EVENTS), rows)
-        await self.session.execute(
-            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(digest=digest)
-        )
+        await append_events(self.session, events)
 
     async def head(self) -> tuple[int, str]:
         row = (
@@ -103,3 +74,39 @@ class AuditRepository:
         if before_id is not None:
             query = query.where(AuditEvent.id < before_id)
         return (await self.session.scalars(query)).all()
+
+
+async def append_events(
+    executor: AsyncSession | AsyncConnection, events: Sequence[NewEvent]
+) -> None:
+    """Chain and insert events, in order, in the executor's transaction (a request's session,
+    or the AuditWriter's own connection).
+
+    The UPDATE of the single head row comes first: it locks that row on PostgreSQL (and
+    the whole database on SQLite) until the transaction ends, so concurrent appends queue
+    up, take consecutive sequence numbers in commit order, and cannot fork the chain.
+    """
+    if not events:
+        return
+    last, digest = (
+        await executor.execute(
+            update(AUDIT_HEAD)
+            .where(AUDIT_HEAD.c.id == HEAD_ID)
+            .values(seq=AUDIT_HEAD.c.seq + len(events))
+            .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
+        )
+    ).one()
+    now = utcnow()
+    rows = []
+    for seq, event in enumerate(events, start=last - len(events) + 1):
+        event.id = seq
+        event.occurred_at = event.occurred_at or now
+        event.target_ids = sorted(set(event.target_ids))
+        digest = event.digest = link(digest, chain_fields(event))
+        rows.append({column: getattr(event, column) for column in _COLUMNS})
+    # A Core insert of plain rows: new events are never loaded back into a session, and ORM
+    # objects and their unit of work would cost more than the insert itself.
+    await executor.execute(insert(AUDIT_EVENTS), rows)
+    await executor.execute(
+        update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(digest=digest)
+    )

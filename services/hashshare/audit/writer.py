@@ -15,20 +15,22 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashshare.audit.models import NewEvent
-from hashshare.audit.repository import AuditRepository
+from hashshare.audit.repository import append_events
 from hashshare.audit.service import Actor, Outcome, new_event
 
 log = logging.getLogger(__name__)
 
 
 class AuditWriter:
-    def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], max_batch: int = 1000
-    ) -> None:
-        self._session_factory = session_factory
+    def __init__(self, engine: AsyncEngine, max_batch: int = 1000) -> None:
+        self._engine = engine
+        # One connection of its own, kept open: no pool checkout (nor its liveness ping) and no
+        # ORM session per batch. A dropped connection is replaced and the batch retried once.
+        self._connection: AsyncConnection | None = None
         self._max_batch = max_batch
         self._queue: list[tuple[NewEvent, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -47,6 +49,7 @@ class AuditWriter:
         self._task = None
         while self._queue:
             await self._write_batch()
+        await self._disconnect()
 
     async def record(
         self,
@@ -75,11 +78,19 @@ class AuditWriter:
 
     async def _write_batch(self) -> None:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        events = [event for event, _ in batch]
         try:
-            async with self._session_factory() as session, session.begin():
-                await AuditRepository(session).append_many([event for event, _ in batch])
+            try:
+                await self._append(events)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.warning("audit writer lost its database connection; reconnecting")
+                await self._disconnect()
+                await self._append(events)
         except Exception as exc:
             log.exception("could not write %d audit events", len(batch))
+            await self._disconnect()
             for _, done in batch:
                 if not done.done():
                     done.set_exception(exc)
@@ -87,3 +98,15 @@ class AuditWriter:
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
+
+    async def _append(self, events: list[NewEvent]) -> None:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        async with self._connection.begin():
+            await append_events(self._connection, events)
+
+    async def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
