@@ -20,6 +20,7 @@ from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
 from hashshare.db import create_engine, create_session_factory
+from hashshare.deps import audit_refusal
 from hashshare.errors import install_error_handlers
 from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
@@ -79,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         "retract, audit.",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, audit_refusal)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -1,8 +1,8 @@
 """FastAPI dependencies, as `Annotated` aliases used by every router.
 
 - `UoW`: one transaction per request; commits when the handler returns, rolls back when it
-  raises, and records refused requests of an authenticated caller in the audit log.
-- `AuditedRefusals`: that record alone, for routes that need no transaction (matching).
+  raises. Refused requests of an authenticated caller are audited by the error handlers
+  (`audit_refusal`), whatever the route.
 - `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
   scopes; both kinds of refusal are audited.
 """
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hashshare.audit.service import Actor, Outcome
@@ -54,19 +53,7 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
-async def audit_refusals(request: Request) -> AsyncIterator[None]:
-    """Record a refused request of an authenticated caller (bad input, conflicts...)."""
-    try:
-        yield
-    except Exception as exc:
-        await _audit_rejection(request, request.app.state.runtime, exc)
-        raise
-
-
-AuditedRefusals = Annotated[None, Depends(audit_refusals, scope="function")]
-
-
-async def get_uow(request: Request, _refusals: AuditedRefusals) -> AsyncIterator[UnitOfWork]:
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     runtime: Runtime = request.app.state.runtime
     async with runtime.session_factory() as session:
         uow = UnitOfWork(session, on_changed=runtime.indexes.hits.forget)
@@ -79,16 +66,13 @@ async def get_uow(request: Request, _refusals: AuditedRefusals) -> AsyncIterator
             await uow.commit()
 
 
-async def _audit_rejection(request: Request, runtime: Runtime, exc: Exception) -> None:
+async def audit_refusal(request: Request, status: int, code: str) -> None:
+    """Record a refused request of an authenticated caller (the error handlers call this
+    once the response is known, after the request's transaction was rolled back)."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None or getattr(exc, "audited", False):
+    if principal is None:
         return
-    if isinstance(exc, HashshareError):
-        status, code = exc.status_code, exc.code
-    elif isinstance(exc, RequestValidationError):
-        status, code = 422, "validation_error"
-    else:
-        return
+    runtime: Runtime = request.app.state.runtime
     outcome = Outcome.DENIED if status in (401, 403) else Outcome.REJECTED
     await runtime.audit.record(
         principal.actor,

@@ -7,7 +7,7 @@ Every error leaves the service as `{"error": {"code", "message", "details"}}` wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -126,20 +126,47 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
+# Called with (request, status, code) for every refused request that was not audited where
+# it was refused; the app records those of an authenticated caller (deps.audit_refusal).
+RefusalHook = Callable[[Request, int, str], Awaitable[None]]
+
+
 async def _hashshare_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HashshareError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
+def _is_malformed_json(exc: RequestValidationError) -> bool:
+    return any(err.get("type") == "json_invalid" for err in exc.errors())
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(err.get("type") == "json_invalid" for err in errors):
+    if _is_malformed_json(exc):
         return error_response(400, "malformed_json", "request body is not valid JSON")
     return error_response(
-        422, "validation_error", "request failed validation", _clean_validation_errors(errors)
+        422, "validation_error", "request failed validation", _clean_validation_errors(exc.errors())
     )
+
+
+def _refusal_code(exc: Exception) -> str:
+    if isinstance(exc, HashshareError):
+        return exc.code
+    assert isinstance(exc, RequestValidationError)
+    return "malformed_json" if _is_malformed_json(exc) else "validation_error"
+
+
+def _audited(
+    handler: Callable[[Request, Exception], Awaitable[JSONResponse]], on_refusal: RefusalHook
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        response = await handler(request, exc)
+        if not getattr(exc, "audited", False):
+            await on_refusal(request, response.status_code, _refusal_code(exc))
+        return response
+
+    return handle
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -156,8 +183,10 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal server error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HashshareError, _hashshare_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+def install_error_handlers(app: FastAPI, on_refusal: RefusalHook) -> None:
+    """The one error shape for every failure; refusals (our errors and request validation)
+    are also reported to `on_refusal`, after any transaction of the request was rolled back."""
+    app.add_exception_handler(HashshareError, _audited(_hashshare_error, on_refusal))
+    app.add_exception_handler(RequestValidationError, _audited(_validation_error, on_refusal))
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

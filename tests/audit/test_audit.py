@@ -185,6 +185,31 @@ async def test_rejected_submission_is_recorded_as_request_rejected(api: Api) -> 
     assert event["details"]["code"] == "invalid_items"
 
 
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        pytest.param(
+            '{"queries": [{"signal_type": "pdq", "value": "zz"}]}', 422, "invalid_items", id="item"
+        ),
+        pytest.param('{"queries": "pdq"}', 422, "validation_error", id="schema"),
+    ],
+)
+async def test_a_refused_match_is_recorded_with_its_status_and_code(
+    api: Api, content: str, status: int, code: str
+) -> None:
+    headers = {**api.auth("alpha", sub=SUB), "content-type": "application/json"}
+    response = await api.client.post("/v1/match", content=content, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    event = await _only(api, "request.rejected")
+    assert event["details"] == {
+        "method": "POST",
+        "path": "/v1/match",
+        "status": status,
+        "code": code,
+    }
+    assert event["request_id"] == response.headers["x-request-id"]
+
+
 async def test_rejected_submission_stores_nothing_else(api: Api) -> None:
     before = await api.sql("select count(*) from audit_events")
     bad = _items(PDQ_A, "not-a-hash")

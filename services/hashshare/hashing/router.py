@@ -17,7 +17,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from hashshare.auth.scopes import Scope
 from hashshare.config import Settings
-from hashshare.deps import AuditedRefusals, Principal, RuntimeDep, require_scope
+from hashshare.deps import Principal, RuntimeDep, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody, HashshareError, ValidationFailed
 from hashshare.hashing import service
 from hashshare.hashing.schemas import (
@@ -146,7 +146,6 @@ async def hash_image(
     request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
     runtime: RuntimeDep,
-    _refusals: AuditedRefusals,
 ) -> HashResponse:
     data, options = await _read_upload(request, runtime.settings, HashOptions)
     return await service.hash_image(get_hasher(request, runtime), runtime.settings, data, options)
@@ -163,7 +162,6 @@ async def match_image(
     request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
     runtime: RuntimeDep,
-    _refusals: AuditedRefusals,
 ) -> ImageMatchResponse:
     data, options = await _read_upload(request, runtime.settings, MatchImageOptions)
     return await service.match_image(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from hashshare.auth.scopes import Scope
-from hashshare.deps import AuditedRefusals, Principal, require_scope
+from hashshare.deps import Principal, require_scope
 from hashshare.errors import ERROR_RESPONSES
 from hashshare.matching import service
 from hashshare.matching.schemas import MatchRequest, MatchResponse
@@ -22,7 +22,6 @@ async def match(
     body: MatchRequest,
     request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
-    _refusals: AuditedRefusals,
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
     outcome = await service.match(
