@@ -333,9 +333,9 @@ async def test_the_group_commit_survives_the_loss_of_its_database_connection(api
         pytest.skip("a server-side disconnect needs PostgreSQL")
     await _submit(api, PDQ_A)
     await _match(api, ("pdq", PDQ_A))  # the writer has connected
-    writer = api.app.state.runtime.audit
-    pid = (await writer._connection.exec_driver_sql("select pg_backend_pid()")).scalar()
-    await writer._connection.rollback()
+    [connection] = api.app.state.runtime.audit._idle  # its idle connection
+    pid = (await connection.exec_driver_sql("select pg_backend_pid()")).scalar()
+    await connection.rollback()
     assert await api.sql("select pg_terminate_backend(:pid)", pid=pid) == [(True,)]
 
     await _match(api, ("pdq", PDQ_A))

@@ -5,6 +5,11 @@ the `AuditWriter`, which appends whatever has queued in one transaction and then
 every waiting request. The request still returns only after its event is committed (nothing
 is lost on a crash), but a thousand concurrent matches cost a few transactions instead of a
 thousand, and the chain's head lock is taken once per batch.
+
+On PostgreSQL two batches are in flight at once, each on its own connection: the second
+waits at the head row's lock while the first commits, and goes on the moment it has, so a
+request waits for about one commit rather than for the end of one batch and all of the next.
+SQLite has one writer at a time (a second would sleep in its busy handler), so one batch.
 """
 
 from __future__ import annotations
@@ -24,32 +29,39 @@ from hashshare.audit.service import Actor, Outcome, new_event
 
 log = logging.getLogger(__name__)
 
+Batch = list[tuple[NewEvent, "asyncio.Future[None]"]]
+
 
 class AuditWriter:
     def __init__(self, engine: AsyncEngine, max_batch: int = 1000) -> None:
         self._engine = engine
-        # One connection of its own, kept open: no pool checkout (nor its liveness ping) and no
-        # ORM session per batch. A dropped connection is replaced and the batch retried once.
-        self._connection: AsyncConnection | None = None
         self._max_batch = max_batch
-        self._queue: list[tuple[NewEvent, asyncio.Future[None]]] = []
+        self._in_flight = 2 if engine.dialect.name == "postgresql" else 1
+        # Connections of its own, kept open: no pool checkout (nor its liveness ping) and no
+        # ORM session per batch. A dropped connection is replaced and the batch retried once.
+        self._idle: list[AsyncConnection] = []
+        self._queue: Batch = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hashshare-audit-writer")
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.gather(*self._writing, return_exceptions=True)
         while self._queue:
-            await self._write_batch()
-        await self._disconnect()
+            await self._write(self._take())
+        connections, self._idle = self._idle, []
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def record(
         self,
@@ -64,49 +76,67 @@ class AuditWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((event, done))
         if self._task is None:  # not started (e.g. a tool using the app without lifespan)
-            await self._write_batch()
+            await self._write(self._take())
         else:
             self._wake.set()
         await done
 
+    def _take(self) -> Batch:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        return batch
+
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(self._in_flight)
+
+        async def write(batch: Batch) -> None:
+            try:
+                await self._write(batch)
+            finally:
+                slots.release()
+
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                await self._write_batch()
+                await slots.acquire()
+                task = asyncio.create_task(write(self._take()))
+                self._writing.add(task)
+                task.add_done_callback(self._writing.discard)
 
-    async def _write_batch(self) -> None:
-        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+    async def _write(self, batch: Batch) -> None:
         events = [event for event, _ in batch]
+        connection: AsyncConnection | None = None
         try:
+            connection = self._idle.pop() if self._idle else await self._engine.connect()
             try:
-                await self._append(events)
+                await _append(connection, events)
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
                 log.warning("audit writer lost its database connection; reconnecting")
-                await self._disconnect()
-                await self._append(events)
+                await _close(connection)
+                connection = None
+                connection = await self._engine.connect()
+                await _append(connection, events)
         except Exception as exc:
             log.exception("could not write %d audit events", len(batch))
-            await self._disconnect()
+            await _close(connection)
             for _, done in batch:
                 if not done.done():
                     done.set_exception(exc)
             return
+        self._idle.append(connection)
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
 
-    async def _append(self, events: list[NewEvent]) -> None:
-        if self._connection is None:
-            self._connection = await self._engine.connect()
-        async with self._connection.begin():
-            await append_events(self._connection, events)
 
-    async def _disconnect(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+async def _append(connection: AsyncConnection, events: list[NewEvent]) -> None:
+    async with connection.begin():
+        await append_events(connection, events)
+
+
+async def _close(connection: AsyncConnection | None) -> None:
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()
