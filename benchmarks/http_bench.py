@@ -9,6 +9,8 @@ What it does, in one run:
    (``executemany`` on SQLite; ``COPY`` on PostgreSQL, where executemany takes minutes for
    1M rows): one ``hashes`` row each (active, labels ``["attacker-manifesto"]``, 1
    contributor), one ``contributions`` row and one ``changes`` row (as the API leaves them).
+   Then writes the load out (WAL checkpoint on SQLite, CHECKPOINT on PostgreSQL, sync), so
+   the measurement does not pay for flushing the setup's rows.
 2. Starts ``python -m hashshare serve --port P --workers W`` with ``HASHSHARE_DEV_MODE=1``,
    waits until every worker has loaded its match index (W x "Application startup complete."
    and ``/readyz`` reporting N PDQ hashes), and issues a ``hashes:match`` token.
@@ -515,6 +517,7 @@ def insert_sqlite(url: str, values: U8) -> None:
                 conn.executemany(insert_sql("contributions"), contributions)
                 conn.executemany(insert_sql("changes"), changes)
         conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
 
@@ -546,6 +549,11 @@ async def insert_postgres(url: str, values: U8) -> None:
                     f" (SELECT max({column}) FROM {table}))"
                 )
         await conn.execute("ANALYZE")
+        try:
+            await conn.execute("CHECKPOINT")
+        except asyncpg.InsufficientPrivilegeError:
+            print("note      CHECKPOINT not allowed for this user: the run may pay for the load's")
+            print("          writes (flushed by PostgreSQL while the service is measured)")
     finally:
         await conn.close()
 
@@ -559,6 +567,9 @@ def prepare_database(database: Database, values: U8) -> None:
         insert_sqlite(database.url, values)
     else:
         asyncio.run(insert_postgres(database.url, values))
+    # Write the load out now (SQLite's WAL checkpointed, PostgreSQL's CHECKPOINT, then the
+    # kernel's dirty pages), so that the measurement does not pay for flushing the setup.
+    os.sync()
     done = time.perf_counter()
     print(
         f"database  {database.description}: migrated in {migrated - started:.1f} s, "
