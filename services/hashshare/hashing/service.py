@@ -1,8 +1,11 @@
 """Hashing and matching uploaded images.
 
-The image is hashed in a worker thread (decoding and PDQ take tens of milliseconds, which
-must not stall the event loop), at most `concurrency` images at a time, so that memory stays
-bounded however many uploads arrive at once. The bytes live only in memory for the request:
+The image is hashed in a worker process, at most `concurrency` images at a time, so that
+memory stays bounded however many uploads arrive at once. Not in a thread: decoding and PDQ
+hold the GIL for 20-60 ms per large photo, which would stall every match the process is
+serving meanwhile; and a decoder that crashes on a hostile file takes down only its worker
+process (that upload is refused as `image_unreadable`; the pool is replaced), not the
+server. The bytes live only in memory for the request:
 they are never stored, logged or written to disk. Matching is `matching.service.match()`:
 the same validation, defaults, ceilings and audit event as POST /v1/match (hashes that
 matched by id; nothing of the image itself).
@@ -10,18 +13,20 @@ matched by id; nothing of the image itself).
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import os
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 
 import anyio
-import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hashshare.audit.writer import AuditWriter
 from hashshare.config import Settings
 from hashshare.deps import Principal
+from hashshare.hashing import pool
 from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, hash_bytes, parse_types
-from hashshare.hashing.images import ImageLimits
+from hashshare.hashing.images import ImageLimits, ImageUnreadable
 from hashshare.hashing.schemas import (
     DihedralHash,
     HashOptions,
@@ -40,12 +45,18 @@ from hashshare.matching.schemas import MatchHit, MatchQuery
 MATCH_DEFAULT_TYPES = ("pdq", "md5", "sha256")
 
 
-class ImageHasher:
-    """Hashes images off the event loop, a bounded number at a time."""
+HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool], ImageHashes]
 
-    def __init__(self, limits: ImageLimits, concurrency: int | None = None) -> None:
+
+class ImageHasher:
+    """Hashes images in worker processes, a bounded number at a time (see above)."""
+
+    def __init__(
+        self, limits: ImageLimits, concurrency: int | None = None, work: HashWork = hash_bytes
+    ) -> None:
         self.limits = limits
         self.concurrency = concurrency or min(4, os.cpu_count() or 1)
+        self._work = work
         self._limiter: anyio.CapacityLimiter | None = None
 
     @classmethod
@@ -61,8 +72,18 @@ class ImageHasher:
     async def hash(self, data: bytes, types: tuple[str, ...], dihedral: bool) -> ImageHashes:
         if self._limiter is None:  # created on first use, inside the running event loop
             self._limiter = anyio.CapacityLimiter(self.concurrency)
-        work = functools.partial(hash_bytes, data, types, self.limits, dihedral)
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        async with self._limiter:
+            # A worker that dies breaks the whole pool, failing the uploads in flight beside
+            # the one that killed it: each gets one more try on a new pool, and an upload that
+            # kills that one too is the culprit.
+            for _attempt in (1, 2):
+                workers = pool.pool(self.concurrency)
+                try:
+                    future = workers.submit(self._work, data, types, self.limits, dihedral)
+                    return await asyncio.wrap_future(future)
+                except BrokenProcessPool:
+                    pool.replace(self.concurrency, workers)
+            raise ImageUnreadable("the image cannot be decoded: the decoder crashed")
 
 
 def _image_out(hashes: ImageHashes) -> ImageOut | None:

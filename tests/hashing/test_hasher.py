@@ -1,0 +1,102 @@
+"""The server's image hasher: worker processes, and a decoder crash costs one upload only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from hashshare.hashing.hashers import ImageHashes, hash_bytes
+from hashshare.hashing.images import ImageLimits, ImageUnreadable
+from hashshare.hashing.service import ImageHasher
+from tests.hashing.pictures import encode, scene
+
+LIMITS = ImageLimits()
+PICTURE = encode(scene())
+
+
+def crash(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> ImageHashes:
+    """Stands in for a decoder that kills its process (runs in the worker)."""
+    os._exit(70)
+
+
+def slow_hash(
+    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool
+) -> ImageHashes:
+    """Hashes after a pause, so that it is in flight when another worker dies."""
+    import time
+
+    time.sleep(0.5)
+    return hash_bytes(data, types, limits, dihedral)
+
+
+def worker_pid(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> Any:
+    return os.getpid()
+
+
+async def test_images_are_hashed_in_another_process_with_the_same_result() -> None:
+    hasher = ImageHasher(LIMITS, concurrency=2)
+
+    hashes = await hasher.hash(PICTURE, ("pdq", "phash", "md5"), False)
+
+    assert hashes.values == hash_bytes(PICTURE, ("pdq", "phash", "md5"), LIMITS).values
+    pid = await ImageHasher(LIMITS, concurrency=2, work=worker_pid).hash(b"", (), False)
+    assert pid != os.getpid()
+
+
+async def test_a_decoder_that_kills_its_worker_costs_only_that_upload() -> None:
+    hasher = ImageHasher(LIMITS, concurrency=2)
+    crashing = ImageHasher(LIMITS, concurrency=2, work=crash)
+    innocent = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
+
+    in_flight = asyncio.ensure_future(innocent.hash(PICTURE, ("pdq",), False))
+    await asyncio.sleep(0.2)
+    with pytest.raises(ImageUnreadable) as refused:
+        await crashing.hash(PICTURE, ("pdq",), False)
+
+    assert refused.value.code == "image_unreadable"
+    expected = hash_bytes(PICTURE, ("pdq",), LIMITS).values
+    assert (await in_flight).values == expected  # retried on a new pool
+    assert (await hasher.hash(PICTURE, ("pdq",), False)).values == expected
+
+
+async def test_image_errors_come_back_from_the_worker_with_their_code() -> None:
+    hasher = ImageHasher(LIMITS, concurrency=2)
+
+    with pytest.raises(ImageUnreadable) as refused:
+        await hasher.hash(PICTURE[:100], ("pdq",), False)
+
+    assert refused.value.code == "image_unreadable"
+    assert refused.value.status_code == 422
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_exit_when_the_server_is_killed() -> None:
+    """A killed server runs no exit handlers; its hashing workers must not outlive it."""
+    script = (
+        "import os\n"
+        "from hashshare.hashing import pool\n"
+        "print(pool.pool(1).submit(os.getpid).result(), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    worker = int(done.stdout.strip())
+
+    deadline = time.monotonic() + 10
+    while _running(worker):
+        assert time.monotonic() < deadline, f"worker {worker} outlived its server"
+        time.sleep(0.1)
