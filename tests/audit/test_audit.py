@@ -343,6 +343,66 @@ async def test_the_group_commit_survives_the_loss_of_its_database_connection(api
     assert await api.sql("select count(*) from audit_events where action = 'match'") == [(2,)]
 
 
+async def test_a_batch_whose_commit_answer_is_lost_is_not_written_twice(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The COMMIT reached the server but the connection dropped before its answer: retrying
+    would record the events a second time, so the batch fails instead."""
+    from sqlalchemy.exc import DBAPIError
+
+    from hashshare.audit import writer
+
+    await _submit(api, PDQ_A)
+    real = writer._prepare
+
+    class CommitThenDrop:
+        def __init__(self, transaction: Any) -> None:
+            self.transaction = transaction
+
+        async def commit(self) -> None:
+            await self.transaction.commit()
+            raise DBAPIError("COMMIT", None, ConnectionError("lost"), connection_invalidated=True)
+
+    async def prepare(connection: Any, events: Any) -> Any:
+        return CommitThenDrop(await real(connection, events))
+
+    monkeypatch.setattr(writer, "_prepare", prepare)
+    body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
+    async with _lenient_client(api) as client:
+        response = await client.post("/v1/match", json=body, headers=api.auth("alpha"))
+
+    assert response.status_code == 500
+    assert await api.sql("select count(*) from audit_events where action = 'match'") == [(1,)]
+
+
+async def test_a_match_does_not_wait_for_ever_on_a_stuck_head_lock(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that holds the chain's head row (stuck, say) fails the batch after the
+    writer's lock timeout instead of hanging every match behind it."""
+    if api.settings.database_url.startswith("sqlite"):
+        pytest.skip("lock_timeout is PostgreSQL's")
+    import time
+
+    from sqlalchemy import text
+
+    from hashshare.audit import writer
+
+    monkeypatch.setattr(writer, "LOCK_TIMEOUT_MS", 300)
+    await _submit(api, PDQ_A)
+    body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
+    async with api.app.state.runtime.session_factory() as stuck, stuck.begin():
+        await stuck.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+        started = time.monotonic()
+        async with _lenient_client(api) as client:
+            response = await client.post("/v1/match", json=body, headers=api.auth("alpha"))
+        waited = time.monotonic() - started
+
+    assert response.status_code == 500
+    assert waited < 5
+    await _match(api, ("pdq", PDQ_A))  # and the writer recovers once the lock is gone
+
+
 # --- reading the log ----------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import append_events
@@ -30,6 +30,8 @@ from hashshare.audit.service import Actor, Outcome, new_event
 log = logging.getLogger(__name__)
 
 Batch = list[tuple[NewEvent, "asyncio.Future[None]"]]
+LOCK_TIMEOUT_MS = 10_000
+STATEMENT_TIMEOUT_MS = 30_000
 
 
 class AuditWriter:
@@ -107,17 +109,20 @@ class AuditWriter:
         events = [event for event, _ in batch]
         connection: AsyncConnection | None = None
         try:
-            connection = self._idle.pop() if self._idle else await self._engine.connect()
+            connection = self._idle.pop() if self._idle else await self._connect()
             try:
-                await _append(connection, events)
+                transaction = await _prepare(connection, events)
             except DBAPIError as exc:
+                # Only a failure before COMMIT is retried: a COMMIT whose answer was lost may
+                # have been applied, and repeating it would record every event twice.
                 if not exc.connection_invalidated:
                     raise
                 log.warning("audit writer lost its database connection; reconnecting")
                 await _close(connection)
                 connection = None
-                connection = await self._engine.connect()
-                await _append(connection, events)
+                connection = await self._connect()
+                transaction = await _prepare(connection, events)
+            await transaction.commit()
         except Exception as exc:
             log.exception("could not write %d audit events", len(batch))
             await _close(connection)
@@ -130,10 +135,22 @@ class AuditWriter:
             if not done.done():
                 done.set_result(None)
 
+    async def _connect(self) -> AsyncConnection:
+        connection = await self._engine.connect()
+        if self._engine.dialect.name == "postgresql":
+            # A batch never waits for ever: not on the head row's lock (held, say, by a stuck
+            # transaction), nor on a statement. Its requests then fail instead of hanging.
+            await connection.exec_driver_sql(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+            await connection.exec_driver_sql(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            await connection.commit()
+        return connection
 
-async def _append(connection: AsyncConnection, events: list[NewEvent]) -> None:
-    async with connection.begin():
-        await append_events(connection, events)
+
+async def _prepare(connection: AsyncConnection, events: list[NewEvent]) -> AsyncTransaction:
+    """Begin a transaction and append the events in it; the caller commits."""
+    transaction = await connection.begin()
+    await append_events(connection, events)
+    return transaction
 
 
 async def _close(connection: AsyncConnection | None) -> None:
