@@ -21,7 +21,11 @@ PICTURE = encode(scene())
 
 
 def crash(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> ImageHashes:
-    """Stands in for a decoder that kills its process (runs in the worker)."""
+    """Stands in for a decoder that kills its process (runs in the worker), after a moment,
+    so that other uploads are under way beside it when it does."""
+    import time
+
+    time.sleep(1.0)
     os._exit(70)
 
 
@@ -31,8 +35,14 @@ def slow_hash(
     """Hashes after a pause, so that it is in flight when another worker dies."""
     import time
 
-    time.sleep(0.5)
+    time.sleep(3.0)
     return hash_bytes(data, types, limits, dihedral)
+
+
+def warm_up(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> Any:
+    import time
+
+    time.sleep(0.5)
 
 
 def worker_pid(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> Any:
@@ -50,19 +60,21 @@ async def test_images_are_hashed_in_another_process_with_the_same_result() -> No
 
 
 async def test_a_decoder_that_kills_its_worker_costs_only_that_upload() -> None:
-    hasher = ImageHasher(LIMITS, concurrency=2)
-    crashing = ImageHasher(LIMITS, concurrency=2, work=crash)
-    innocent = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
+    # Both workers of the pool up, so that the two uploads below really run side by side.
+    warm = ImageHasher(LIMITS, concurrency=2, work=warm_up)
+    await asyncio.gather(warm.hash(b"", (), False), warm.hash(b"", (), False))
+    slow = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
+    innocent = asyncio.ensure_future(slow.hash(PICTURE, ("pdq",), False))
+    await asyncio.sleep(0.3)
 
-    in_flight = asyncio.ensure_future(innocent.hash(PICTURE, ("pdq",), False))
-    await asyncio.sleep(0.2)
     with pytest.raises(ImageUnreadable) as refused:
-        await crashing.hash(PICTURE, ("pdq",), False)
+        await ImageHasher(LIMITS, concurrency=2, work=crash).hash(PICTURE, ("pdq",), False)
 
     assert refused.value.code == "image_unreadable"
     expected = hash_bytes(PICTURE, ("pdq",), LIMITS).values
-    assert (await in_flight).values == expected  # retried on a new pool
-    assert (await hasher.hash(PICTURE, ("pdq",), False)).values == expected
+    assert (await innocent).values == expected  # retried alone, not blamed
+    healthy = ImageHasher(LIMITS, concurrency=2)
+    assert (await healthy.hash(PICTURE, ("pdq",), False)).values == expected  # a new pool
 
 
 async def test_image_errors_come_back_from_the_worker_with_their_code() -> None:

@@ -24,13 +24,22 @@ def pool(workers: int) -> ProcessPoolExecutor:
     """The shared pool of `workers` processes, started on first use."""
     found = _POOLS.get(workers)
     if found is None:
-        found = _POOLS[workers] = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=exit_with_parent,
-            initargs=(os.getpid(),),
-        )
+        found = _POOLS[workers] = _new(workers)
     return found
+
+
+def single() -> ProcessPoolExecutor:
+    """A pool of one process of its own, for a job that must run alone (shut it down after)."""
+    return _new(1)
+
+
+def _new(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def replace(workers: int, broken: ProcessPoolExecutor) -> None:

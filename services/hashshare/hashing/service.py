@@ -73,17 +73,23 @@ class ImageHasher:
         if self._limiter is None:  # created on first use, inside the running event loop
             self._limiter = anyio.CapacityLimiter(self.concurrency)
         async with self._limiter:
-            # A worker that dies breaks the whole pool, failing the uploads in flight beside
-            # the one that killed it: each gets one more try on a new pool, and an upload that
-            # kills that one too is the culprit.
-            for _attempt in (1, 2):
-                workers = pool.pool(self.concurrency)
-                try:
-                    future = workers.submit(self._work, data, types, self.limits, dihedral)
-                    return await asyncio.wrap_future(future)
-                except BrokenProcessPool:
-                    pool.replace(self.concurrency, workers)
-            raise ImageUnreadable("the image cannot be decoded: the decoder crashed")
+            workers = pool.pool(self.concurrency)
+            try:
+                future = workers.submit(self._work, data, types, self.limits, dihedral)
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                pool.replace(self.concurrency, workers)
+            # A worker died, which fails every upload in flight on the pool, not only the one
+            # that killed it. Each tries again alone, in a process of its own: only an upload
+            # that kills its own worker is refused.
+            alone = pool.single()
+            try:
+                future = alone.submit(self._work, data, types, self.limits, dihedral)
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                raise ImageUnreadable("the image cannot be decoded: the decoder crashed") from None
+            finally:
+                alone.shutdown(wait=False)
 
 
 def _image_out(hashes: ImageHashes) -> ImageOut | None:
