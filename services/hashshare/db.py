@@ -115,16 +115,6 @@ class UnitOfWork:
         for callback in callbacks:
             callback()
 
-    async def release(self) -> None:
-        """End a read-only transaction early, returning its connection to the pool.
-
-        For requests that then wait on something else (a match waits for its audit event's
-        group commit): without this, every waiting request would hold a pooled connection.
-        Only for transactions that wrote nothing; later queries open a new transaction.
-        """
-        if not self.session.new and not self.session.dirty and not self.session.deleted:
-            await self.session.rollback()
-
     async def rollback(self) -> None:
         self._after_commit.clear()
         self.session.info.pop(CHANGED_HASH_IDS, None)

@@ -39,14 +39,15 @@ def test_forget_drops_changed_rows_only() -> None:
     assert cache.lookup([1, 2]) == ({1: row()}, [2])
 
 
-def test_the_oldest_row_makes_room_when_full() -> None:
+def test_the_least_recently_reported_row_makes_room_when_full() -> None:
     cache = HitCache(2)
     cache.remember({1: row()}, cache.epoch)
     cache.remember({2: row()}, cache.epoch)
+    cache.lookup([1])  # 1 was reported again: 2 is now the least recent
     cache.remember({3: row()}, cache.epoch)
 
     assert len(cache) == 2
-    assert cache.lookup([1, 2, 3]) == ({2: row(), 3: row()}, [1])
+    assert cache.lookup([1, 2, 3]) == ({1: row(), 3: row()}, [2])
 
 
 def test_capacity_zero_remembers_nothing() -> None:

@@ -19,7 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashshare.matching.index import ExactIndex
-from hashshare.matching.mih import CompiledKernel, Kernel, MultiIndexHammingIndex, NumpyKernel
+from hashshare.matching.mih import (
+    CompiledKernel,
+    Kernel,
+    MultiIndexHammingIndex,
+    NumpyKernel,
+    chunk_plan,
+)
 
 KERNELS: dict[str, Callable[[], Kernel]] = {"compiled": CompiledKernel, "numpy": NumpyKernel}
 
@@ -422,3 +428,29 @@ def test_every_distance_up_to_31_has_full_recall_on_clustered_pdq_hashes(kernel:
             assert index.search(to_bytes(query, 256), max_distance) == brute_force(
                 model, query, max_distance
             ), f"distance {max_distance}"
+
+
+# --- chunk plan ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [1_000, 100_000, 1_000_000, 3_000_000, 10_000_000, 50_000_000])
+@pytest.mark.parametrize("bits", [64, 256])
+def test_chunk_plan_covers_most_bits_and_keeps_offset_tables_in_budget(
+    bits: int, rows: int
+) -> None:
+
+    width, offsets = chunk_plan(bits, rows)
+
+    assert offsets == [i * width for i in range(len(offsets))]
+    assert len(offsets) * width <= bits
+    assert len(offsets) * width >= bits * 3 // 4
+    assert len(offsets) * (4 << width) <= max(12 * rows, 128 << 20)
+
+
+def test_chunk_plan_keeps_10_million_pdq_hashes_within_96_bytes_each() -> None:
+
+    width, offsets = chunk_plan(256, 10_000_000)
+    per_hash = 32 + 4 + 1 + 4 * len(offsets) + len(offsets) * (4 << width) / 10_000_000
+
+    assert (width, len(offsets)) == (21, 12)
+    assert per_hash <= 96

@@ -12,6 +12,7 @@ so a read that raced a change can never put the old state back.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -28,12 +29,12 @@ class HitRow:
 
 
 class HitCache:
-    """Up to `capacity` rows by hash id; the oldest entry makes room for a new one."""
+    """Up to `capacity` rows by hash id; the least recently reported makes room."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.epoch = 0
-        self._rows: dict[int, HitRow] = {}
+        self._rows: OrderedDict[int, HitRow] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -49,6 +50,7 @@ class HitCache:
                 missing.append(hash_id)
             else:
                 found[hash_id] = row
+                rows.move_to_end(hash_id)
         return found, missing
 
     def remember(self, rows: Mapping[int, HitRow], epoch: int) -> None:
@@ -57,7 +59,7 @@ class HitCache:
             return
         for hash_id, row in rows.items():
             if hash_id not in self._rows and len(self._rows) >= self.capacity:
-                del self._rows[next(iter(self._rows))]
+                self._rows.popitem(last=False)
             self._rows[hash_id] = row
 
     def forget(self, hash_ids: Iterable[int]) -> None:

@@ -7,8 +7,9 @@ bits of the query's chunk, and verifies each candidate against the full hash. Ev
 within d is found (recall is exact, not approximate); nothing beyond d is returned.
 
 The chunk width follows the size of the set: about log2(n) bits, so a bucket holds about one
-hash, while the bucket offset tables stay within 12 bytes per hash (or 128 MiB). A search is
-bound by memory loads: a probe of an empty bucket costs one load, a candidate two (its row,
+hash, while the bucket offset tables stay within 12 bytes per hash (or 128 MiB) and the
+chunks cover at least three quarters of the bits (2 x 22 of 64 would leave wide radii). A search
+is bound by memory loads: a probe of an empty bucket costs one load, a candidate two (its row,
 then its hash), so wide chunks and few candidates win (at 1 M hashes, 20-bit chunks search
 about 1.4 times as fast as 18-bit ones). Chunks need not cover every bit: ignoring the
 remainder only makes the pigeonhole bound looser, never wrong.
@@ -52,7 +53,10 @@ def chunk_plan(bits: int, rows: int) -> tuple[int, list[int]]:
     """Chunk width and the bit offset of each chunk for a set of `rows` hashes."""
     width = max(MIN_WIDTH, min(MAX_WIDTH, round(math.log2(max(rows, 2))), bits // 2))
     table_budget = max(OFFSET_BYTES_PER_HASH * rows, OFFSET_BYTES_FLOOR)
-    while width > MIN_WIDTH and (bits // width) * (4 << width) > table_budget:
+    while width > MIN_WIDTH and (
+        (bits // width) * (4 << width) > table_budget  # offset tables over budget
+        or (bits // width) * width < bits * 3 // 4  # e.g. 2 x 22 of 64 bits: radii too wide
+    ):
         width -= 1
     return width, [i * width for i in range(bits // width)]
 
