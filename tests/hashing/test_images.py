@@ -52,7 +52,7 @@ def test_exif_orientation_is_applied_before_hashing(orientation: int) -> None:
     data = with_orientation(stored, orientation)
 
     assert pdq_hex(data) == pdq(UPRIGHT).hex
-    assert decode(data, ImageLimits()).orientation == orientation
+    assert decode(data, ImageLimits()).info.orientation == orientation
 
 
 def test_exif_orientation_is_applied_to_jpeg() -> None:
@@ -102,7 +102,7 @@ def test_16_bit_greyscale_image_hashes_as_pillow_converts_it() -> None:
 def test_cmyk_jpeg_hashes_within_a_few_bits_of_its_rgb_source() -> None:
     data = encode(UPRIGHT.convert("CMYK"), "JPEG", quality=95)
 
-    assert decode(data, ImageLimits()).format == "JPEG"
+    assert decode(data, ImageLimits()).info.format == "JPEG"
     assert distance(pdq_hex(data), pdq(UPRIGHT).hex) <= 8
 
 
@@ -133,14 +133,14 @@ def test_animated_or_multipage_image_is_hashed_by_its_first_frame(fmt: str) -> N
 
     decoded = decode(data, ImageLimits())
 
-    assert decoded.animated
+    assert decoded.info.animated
     assert distance(pdq(decoded.pixels).hex, pdq_hex(still)) <= 2
     second_frame = pdq(scene(320, 240, seed=99)).hex
     assert distance(pdq(decoded.pixels).hex, second_frame) > 64
 
 
 def test_format_is_taken_from_the_content_not_the_name() -> None:
-    assert decode(encode(UPRIGHT, "BMP"), ImageLimits()).format == "BMP"
+    assert decode(encode(UPRIGHT, "BMP"), ImageLimits()).info.format == "BMP"
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_large_jpeg_is_reduced_while_decoding_then_put_on_pdqs_grid() -> None:
 
     decoded = decode(data, ImageLimits())
 
-    assert decoded.reduction == 2
+    assert decoded.info.reduction == 2
     assert decoded.plain_pixels.size == (1100, 550)
     assert decoded.pixels.size == grid_size(2200, 1100, 2) == (512, 384)
 
@@ -202,7 +202,7 @@ def test_reduced_image_is_put_on_the_grid_of_the_upright_picture(orientation: in
     data = with_orientation(stored, orientation, "JPEG")
     full = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
 
-    assert decode(data, ImageLimits()).reduction == 2
+    assert decode(data, ImageLimits()).info.reduction == 2
     assert distance(pdq_hex(data), pdq(full).hex) <= 4
 
 
@@ -238,7 +238,7 @@ def test_large_png_is_reduced_by_a_box_filter() -> None:
 
     decoded = decode(encode(big), ImageLimits())
 
-    assert decoded.reduction == 2
+    assert decoded.info.reduction == 2
     assert np.array_equal(np.asarray(decoded.plain_pixels), np.asarray(big.reduce(2)))
     assert decoded.pixels.size == (512, 384)
     assert distance(pdq(decoded.pixels).hex, pdq(big).hex) <= 4
@@ -249,6 +249,6 @@ def test_image_under_1024_pixels_on_the_short_side_is_hashed_at_full_size() -> N
 
     decoded = decode(sample.read_bytes(), ImageLimits())
 
-    assert (decoded.reduction, decoded.pixels.size) == (1, (1600, 1004))
+    assert (decoded.info.reduction, decoded.pixels.size) == (1, (1600, 1004))
     assert decoded.reduced is None
     assert pdq(decoded.pixels).hex == pdq(Image.open(sample).convert("RGB")).hex

@@ -30,7 +30,7 @@ import pdqhash  # type: ignore[import-untyped]
 from PIL import Image
 
 from hashshare.errors import ValidationFailed
-from hashshare.hashing.images import DecodedImage, ImageLimits, decode, read_file
+from hashshare.hashing.images import DecodedImage, ImageInfo, ImageLimits, decode, read_file
 
 PERCEPTUAL_TYPES = ("pdq", "phash", "dhash", "ahash", "whash")
 FILE_TYPES = ("md5", "sha256")
@@ -60,29 +60,6 @@ class PdqHash:
     @property
     def hex(self) -> str:
         return self.value.hex()
-
-
-@dataclass(frozen=True, slots=True)
-class ImageInfo:
-    """What the file said about itself, and how it was reduced before hashing."""
-
-    format: str
-    width: int
-    height: int
-    animated: bool
-    orientation: int
-    reduction: int
-
-    @classmethod
-    def of(cls, decoded: DecodedImage) -> ImageInfo:
-        return cls(
-            format=decoded.format,
-            width=decoded.width,
-            height=decoded.height,
-            animated=decoded.animated,
-            orientation=decoded.orientation,
-            reduction=decoded.reduction,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +175,7 @@ def hash_bytes(
     info: ImageInfo | None = None
     if any(name in PERCEPTUAL_TYPES for name in wanted):
         decoded = decode(data, limits)
-        info = ImageInfo.of(decoded)
+        info = decoded.info
         values, quality, variants = hash_decoded(decoded, wanted, dihedral)
     if "md5" in wanted:
         values["md5"] = hashlib.md5(data, usedforsecurity=False).digest()

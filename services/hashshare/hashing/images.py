@@ -195,6 +195,18 @@ _AXES: dict[Image.Transpose, tuple[tuple[int, bool], tuple[int, bool]]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What the file said about itself, and how it was reduced before hashing."""
+
+    format: str
+    width: int
+    height: int
+    animated: bool
+    orientation: int
+    reduction: int
+
+
+@dataclass(frozen=True, slots=True)
 class DecodedImage:
     """Upright RGB pixels ready to hash, and what the file said about itself.
 
@@ -204,12 +216,7 @@ class DecodedImage:
     """
 
     pixels: Image.Image = field(repr=False)
-    format: str
-    width: int
-    height: int
-    animated: bool
-    orientation: int
-    reduction: int
+    info: ImageInfo
     reduced: Reduced | None = None
 
     @property
@@ -337,16 +344,8 @@ def _decode(data: bytes, limits: ImageLimits) -> DecodedImage:
         pixels = reduced.on_pdq_grid()
     elif fix is not None:
         pixels = pixels.transpose(fix)
-    return DecodedImage(
-        pixels=pixels,
-        format=image_format,
-        width=width,
-        height=height,
-        animated=animated,
-        orientation=orientation,
-        reduction=factor,
-        reduced=reduced,
-    )
+    info = ImageInfo(image_format, width, height, animated, orientation, reduction=factor)
+    return DecodedImage(pixels=pixels, info=info, reduced=reduced)
 
 
 # Leading bytes of the accepted formats: a file that starts like one but cannot be opened is
