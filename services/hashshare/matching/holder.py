@@ -221,6 +221,7 @@ class ChangeFollower:
         self._task: asyncio.Task[None] | None = None
         self._listener: Any = None
         self._rebuilds: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         if make_url(self.database_url).get_backend_name() == "postgresql":
@@ -228,6 +229,7 @@ class ChangeFollower:
         self._task = asyncio.create_task(self._run(), name="hashshare-change-follower")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -262,15 +264,19 @@ class ChangeFollower:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.poll()
             except Exception:
                 log.exception("change feed poll failed; retrying")
             self._start_rebuilds()
             self._wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+            # arrives as the wait ends, and the loop then ran on for ever while `stop`
+            # awaited it (a test run hung at shutdown that way).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def poll(self) -> int:
         """Apply every change after the applied position; return how many were applied."""
