@@ -13,28 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import numpy as np
 
+from _common import cpu_model, parse_count
 from hashshare.db import create_engine, create_session_factory
 from hashshare.matching.holder import IndexHolder
 from hashshare.migrations import upgrade
 
 ADMIN_URL = os.environ.get("HASHSHARE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _parse_n(text: str) -> int:
-    text = text.lower().replace("_", "")
-    for suffix, factor in (("m", 1_000_000), ("k", 1_000)):
-        if text.endswith(suffix):
-            return int(float(text[:-1]) * factor)
-    return int(text)
 
 
 async def _fill(dsn: str, n: int) -> float:
@@ -102,19 +93,11 @@ async def _load(url: str) -> tuple[float, int, int]:
         await engine.dispose()
 
 
-def _machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [
-        line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line
-    ]
-    return f"{models[0] if models else platform.processor()}, {os.cpu_count()} cores"
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1M", help="hashes to load, e.g. 1M or 10M")
     args = parser.parse_args()
-    n = _parse_n(args.n)
+    n = parse_count(args.n)
     name = f"hashshare_load_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -128,7 +111,10 @@ async def main() -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    print(f"# load benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}")
+    print(
+        f"# load benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{cpu_model()}, {os.cpu_count()} cores"
+    )
     print(f"N = {n:,} PDQ hashes in PostgreSQL (filled by COPY in {fill_seconds:.1f} s)")
     print(f"{'step':<44} {'seconds':>8} {'rows':>12}")
     print(f"{'baseline: bare asyncpg cursor fetch':<44} {bare_seconds:8.1f} {rows:12,}")
