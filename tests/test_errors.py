@@ -23,7 +23,7 @@ from hashshare.app import create_app
 from hashshare.config import Settings
 from tests.conftest import Api
 
-PDQ = "00" * 32
+PDQ = "0f" * 32
 LABEL = "attacker-manifesto"
 
 # --- the routes ------------------------------------------------------------------------------

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, StrictStr
 
 from hashshare.errors import ValidationFailed
-from hashshare.signals import InvalidHash, SignalType, UnknownSignalType, get_signal_type
+from hashshare.signals import (
+    DegenerateHash,
+    InvalidHash,
+    SignalType,
+    UnknownSignalType,
+    get_signal_type,
+)
 
 
 def storable(text: str) -> str:
@@ -36,19 +42,29 @@ class ItemErrors:
         self.errors.append({"index": index, "field": field_name, "code": code, "message": message})
 
     def parse_hash(
-        self, index: int, signal_type: str, value: str
+        self, index: int, signal_type: str, value: str, *, refuse_degenerate: bool = False
     ) -> tuple[SignalType, bytes] | None:
-        """Parse one (signal_type, value) pair, recording the error if it is invalid."""
+        """Parse one (signal_type, value) pair, recording the error if it is invalid.
+
+        Submissions also refuse degenerate values (`degenerate_hash`); queries need not, as
+        the shared set holds none."""
         try:
             st = get_signal_type(signal_type)
         except UnknownSignalType as exc:
             self.add(index, "signal_type", "unknown_signal_type", str(exc)[:200])
             return None
         try:
-            return st, st.parse(value)
+            parsed = st.parse(value)
         except InvalidHash as exc:
             self.add(index, "value", "invalid_hash", str(exc))
             return None
+        if refuse_degenerate:
+            try:
+                st.check_informative(parsed)
+            except DegenerateHash as exc:
+                self.add(index, "value", "degenerate_hash", str(exc))
+                return None
+        return st, parsed
 
     def raise_if_any(self, what: str) -> None:
         if self.errors:

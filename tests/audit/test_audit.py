@@ -17,8 +17,8 @@ from tests.conftest import Api
 
 LABELS = ["attacker-manifesto"]
 # Stored values, pairwise far apart (at least 128 bits) so that each query hits one hash.
-PDQ_A = "00" * 32
-PDQ_B = "ff" * 32
+PDQ_A = "f0" * 32
+PDQ_B = "33" * 32
 PDQ_C = "0f" * 32
 # Never stored; 128 bits from each stored value, far beyond pdq's default max distance.
 PDQ_UNSEEN = "5a" * 16 + "a5" * 16

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 from tests.conftest import Api
+from tests.values import pdq_value
 
 MEMBERS = ("alpha", "beta", "gamma")
 LABELS = ["attacker-manifesto", "glorification-of-terrorist-acts", "entity:isil"]
@@ -37,7 +38,7 @@ async def _replay(api: Api, page_size: int) -> dict[int, dict[str, Any]]:
 
 
 async def _random_history(api: Api, rng: random.Random, steps: int) -> None:
-    values = [f"{rng.getrandbits(256):064x}" for _ in range(12)]
+    values = [pdq_value(rng.getrandbits(256) >> 128) for _ in range(12)]
     for _ in range(steps):
         member = rng.choice(MEMBERS)
         action = rng.random()

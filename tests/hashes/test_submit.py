@@ -9,6 +9,7 @@ import pytest
 
 from hashshare.config import Settings
 from tests.conftest import Api
+from tests.values import pdq_value
 
 BEHAVIOUR = "attacker-manifesto"
 OTHER_BEHAVIOUR = "glorification-of-terrorist-acts"
@@ -20,14 +21,14 @@ VALID_VALUES = {
     "dhash": "0f0f0f0f1e1e1e1e",
     "ahash": "ffff0000ffff0000",
     "whash": "8181818181818181",
-    "md5": "d41d8cd98f00b204e9800998ecf8427e",
-    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "md5": "9e107d9d372bb6826bd81d3542a419d6",
+    "sha256": "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592",
 }
 
 
 def pdq(n: int) -> str:
     """A distinct, valid PDQ value for each n."""
-    return f"{n:064x}"
+    return pdq_value(n)
 
 
 def item(value: str, signal_type: str = "pdq", **fields: Any) -> dict[str, Any]:

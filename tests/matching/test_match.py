@@ -15,8 +15,8 @@ from tests.conftest import Api
 BEHAVIOUR = "attacker-manifesto"
 # The query of most tests; hashes are placed at known distances from it.
 QUERY = 0x3C5A_96F0_0F69_A5C3_1234_5678_9ABC_DEF0_0FED_CBA9_8765_4321_C3A5_690F_F096_5AC3
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
-SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+MD5 = "9e107d9d372bb6826bd81d3542a419d6"
+SHA256 = "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
 
 
 def hex_of(value: int, bits: int = 256) -> str:

@@ -22,6 +22,7 @@ import pytest
 from hashshare.auth.tokens import issue_token
 from hashshare.cli import main as cli
 from hashshare.config import Settings
+from tests.values import pdq_value
 
 FRESHNESS_SECONDS = 1.0
 LABELS = ["attacker-manifesto"]
@@ -108,7 +109,7 @@ def _seconds_until(condition: Callable[[], bool], limit: float = 10.0) -> float:
 def test_submission_and_retraction_reach_the_other_replica_within_a_second(
     database_url: str, headers: dict[str, str]
 ) -> None:
-    value = "ab" * 32
+    value = "a5" * 32
     with running_service(database_url) as writer, running_service(database_url) as reader:
         assert _matched_ids(reader, headers, value) == []
         (hash_id,) = _submit(writer, headers, [value])
@@ -128,7 +129,7 @@ def test_readiness_reports_index_sizes_and_feed_position(
     database_url: str, headers: dict[str, str]
 ) -> None:
     with running_service(database_url) as writer, running_service(database_url) as reader:
-        _submit(writer, headers, [f"{i:064x}" for i in range(1, 6)])
+        _submit(writer, headers, [pdq_value(i) for i in range(1, 6)])
 
         def caught_up() -> bool:
             ready = httpx.get(f"{reader}/readyz", timeout=5).json()
@@ -143,7 +144,7 @@ def test_readiness_reports_index_sizes_and_feed_position(
 def test_restarted_replica_loads_the_complete_matchable_set(
     database_url: str, headers: dict[str, str]
 ) -> None:
-    values = [f"{i:064x}" for i in range(1, 51)]
+    values = [pdq_value(i) for i in range(1, 51)]
     with running_service(database_url) as writer:
         ids = _submit(writer, headers, values)
         retracted = ids[:10]

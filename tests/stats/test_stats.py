@@ -15,7 +15,7 @@ from hashshare.config import Settings
 from hashshare.stats.report import parse_period
 from tests.conftest import Api
 
-P1, P2, P3 = ("a1" * 32), ("b2" * 32), ("c3" * 32)
+P1, P2, P3 = ("a5" * 32), ("b2" * 32), ("c3" * 32)
 MD5 = "d4" * 16
 MANIFESTO = "attacker-manifesto"
 GLORIFY = "glorification-of-terrorist-acts"

@@ -1,24 +1,49 @@
-"""All SQL of hashes and contributions."""
+"""All SQL of hashes and contributions.
+
+A bulk submission touches up to 10,000 hashes, and its cost must follow the batch, not the
+table. On PostgreSQL every statement therefore carries its rows as array parameters and
+joins them to the table (`unnest(:values) JOIN hashes ...`): one statement per step
+whatever the batch size. Long `IN ($1, ..., $500)` lists had been planned as scans of the
+whole table, filtered, whenever the statistics were stale (a set that grows by 10,000 rows
+a request is never freshly analysed) or the prepared statement's plan went generic, and
+took seconds at 100,000 rows. `prefer_index_lookups` makes the plans of the transaction
+nested loops, so each row of the batch is one index lookup whatever the statistics say.
+SQLite, in-process and with no plan cache to go wrong, takes `IN` lists in chunks and
+`executemany`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    Table,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hashshare.changes.repository import ChangeRepository
+from hashshare.changes.repository import ChangeRepository, labels_json
 from hashshare.hashes.models import Contribution, Hash, HashStatus
 
 CHUNK = 500
 # Bulk writes go through Core tables: one compiled statement, many parameter sets.
 HASHES: Table = Hash.__table__  # type: ignore[assignment]
 CONTRIBUTIONS: Table = Contribution.__table__  # type: ignore[assignment]
+
+Key = tuple[str, bytes]
 
 
 @dataclass(slots=True)
@@ -32,6 +57,35 @@ class HashState:
     contributors: int = 0
 
 
+@dataclass(slots=True)
+class StoredContribution:
+    """A member's contribution to one hash, as a submission compares and updates it."""
+
+    id: int
+    hash_id: int
+    labels: list[str]
+    external_ref: str | None
+    quality: int | None
+    retracted_at: datetime | None
+
+    def matches(self, labels: list[str], external_ref: str | None, quality: int | None) -> bool:
+        return (
+            self.retracted_at is None
+            and self.labels == labels
+            and self.external_ref == external_ref
+            and self.quality == quality
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewHash:
+    """A value not stored yet, with the contribution that brings it."""
+
+    signal_type: str
+    value: bytes
+    labels: list[str]
+
+
 T = TypeVar("T")
 
 
@@ -40,13 +94,107 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _json(value: list[str]) -> str:
+    return labels_json(tuple(value))
+
+
+# PostgreSQL: rows as arrays, one statement whatever their number.
+_PG_INSERT_HASHES = text(
+    """
+    INSERT INTO hashes (signal_type, value, status, labels, contributors,
+                        first_contributed_at, last_contributed_at, updated_at)
+    SELECT t.signal_type, t.value, 'active', CAST(t.labels AS json), 1, :now, :now, :now
+    FROM unnest(CAST(:signal_types AS varchar[]), CAST(:hash_values AS bytea[]),
+                CAST(:labels AS text[])) WITH ORDINALITY AS t(signal_type, value, labels, n)
+    -- Values already stored draw no id from the sequence (a daily re-sync of millions
+    -- would otherwise burn millions of ids); ON CONFLICT covers concurrent inserts.
+    WHERE NOT EXISTS (
+        SELECT 1 FROM hashes AS h WHERE h.signal_type = t.signal_type AND h.value = t.value
+    )
+    ORDER BY t.n
+    ON CONFLICT (signal_type, value) DO NOTHING
+    RETURNING id, signal_type, value
+    """
+)
+_PG_INSERT_CONTRIBUTIONS = text(
+    """
+    INSERT INTO contributions (hash_id, member_id, labels, external_ref, quality,
+                               created_at, updated_at)
+    SELECT t.hash_id, :member_id, CAST(t.labels AS json), t.external_ref, t.quality, :now, :now
+    FROM unnest(CAST(:hash_ids AS bigint[]), CAST(:labels AS text[]),
+                CAST(:external_refs AS varchar[]), CAST(:qualities AS integer[]))
+         AS t(hash_id, labels, external_ref, quality)
+    """
+)
+_PG_UPDATE_CONTRIBUTIONS = text(
+    """
+    UPDATE contributions AS c
+    SET labels = CAST(t.labels AS json), external_ref = t.external_ref, quality = t.quality,
+        retracted_at = t.retracted_at, updated_at = t.updated_at
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:labels AS text[]),
+                CAST(:external_refs AS varchar[]), CAST(:qualities AS integer[]),
+                CAST(:retracted_ats AS timestamptz[]), CAST(:updated_ats AS timestamptz[]))
+         AS t(id, labels, external_ref, quality, retracted_at, updated_at)
+    WHERE c.id = t.id
+    """
+)
+_PG_UPDATE_HASHES = text(
+    """
+    UPDATE hashes AS h
+    SET status = t.status, contributors = t.contributors,
+        labels = COALESCE(CAST(t.labels AS json), h.labels), updated_at = :now,
+        last_contributed_at = CASE WHEN t.contributed THEN :now ELSE h.last_contributed_at END
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]),
+                CAST(:contributors AS integer[]), CAST(:labels AS text[]),
+                CAST(:contributed AS boolean[]))
+         AS t(id, status, contributors, labels, contributed)
+    WHERE h.id = t.id
+    """
+)
+
+
 class HashRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
 
-    def _insert(self) -> Any:
-        dialect = self.session.get_bind().dialect.name
-        return (pg_insert if dialect == "postgresql" else sqlite_insert)(HASHES)
+    async def prefer_index_lookups(self) -> None:
+        """Plan the rest of this transaction as index lookups driven by the batch's rows.
+
+        Without it, PostgreSQL may scan a table it believes small (stale statistics) once
+        for every row of the batch, or join the batch to it by scanning it whole: fast at
+        first, then seconds per statement as the table grows.
+        """
+        if self.postgres:
+            await self.session.execute(
+                text(
+                    "SELECT set_config('enable_seqscan', 'off', true),"
+                    " set_config('enable_hashjoin', 'off', true),"
+                    " set_config('enable_mergejoin', 'off', true)"
+                )
+            )
+
+    def _among(self, query: Any, column: Any, values: Sequence[Any]) -> Iterator[Select[Any]]:
+        """`query` restricted to rows whose `column` is one of `values`.
+
+        PostgreSQL: one statement that looks each value of an array parameter up on its own
+        (a LATERAL subquery, kept from being flattened into a join by `OFFSET 0`); SQLite:
+        IN lists in chunks.
+        """
+        if not values:
+            return
+        if not self.postgres:
+            for chunk in _chunks(values):
+                yield query.where(column.in_(chunk))
+            return
+        array = ARRAY(column.type)
+        keys = (
+            func.unnest(cast(bindparam(None, list(values), type_=array), array))
+            .table_valued("key")
+            .render_derived()
+        )
+        each = query.where(column == keys.c.key).offset(0).lateral()
+        yield select(*each.c).select_from(keys).join(each, true())
 
     async def get(self, hash_id: int) -> Hash | None:
         return await self.session.get(Hash, hash_id)
@@ -62,66 +210,135 @@ class HashRepository:
             Hash.labels,
             Hash.contributors,
         )
-        for chunk in _chunks(sorted(set(hash_ids))):
-            for row in await self.session.execute(select(*columns).where(Hash.id.in_(chunk))):
+        for query in self._among(select(*columns), Hash.id, sorted(set(hash_ids))):
+            for row in await self.session.execute(query):
                 found[row.id] = row
         return found
 
-    async def ensure_hashes(
-        self, keys: Sequence[tuple[str, bytes]], now: datetime
-    ) -> dict[tuple[str, bytes], HashState]:
-        """Return (id, status) of every key, inserting the missing ones.
+    async def insert_new(self, rows: Sequence[NewHash], now: datetime) -> dict[Key, int]:
+        """Insert the values not stored yet as active hashes with one contribution's labels.
 
-        `ON CONFLICT DO NOTHING` lets two members submit the same new value concurrently.
-        New rows start with no contributors; the caller adds contributions and refreshes.
+        Values already stored (or stored meanwhile by a concurrent submission, which
+        `ON CONFLICT DO NOTHING` waits for) are skipped; returns the ids of those inserted.
+        Ids follow the order of `rows` (the order of the request).
         """
-        rows = [
-            {
-                "signal_type": signal_type,
-                "value": value,
-                "status": HashStatus.ACTIVE.value,
-                "labels": [],
-                "contributors": 0,
-                "first_contributed_at": now,
-                "last_contributed_at": now,
-                "updated_at": now,
-            }
-            for signal_type, value in keys
-        ]
-        statement = self._insert().on_conflict_do_nothing(index_elements=["signal_type", "value"])
-        for chunk in _chunks(rows, 2000):
-            await self.session.execute(statement, list(chunk))
+        if not rows:
+            return {}
+        ordered = rows
+        if self.postgres:
+            result = await self.session.execute(
+                _PG_INSERT_HASHES,
+                {
+                    "signal_types": [row.signal_type for row in ordered],
+                    "hash_values": [row.value for row in ordered],
+                    "labels": [_json(row.labels) for row in ordered],
+                    "now": now,
+                },
+            )
+            return {(st, value): hash_id for hash_id, st, value in result}
+        statement = (
+            sqlite_insert(HASHES)
+            .on_conflict_do_nothing(index_elements=["signal_type", "value"])
+            .returning(HASHES.c.id, HASHES.c.signal_type, HASHES.c.value)
+        )
+        found: dict[Key, int] = {}
+        for chunk in _chunks(ordered, 2000):
+            result = await self.session.execute(
+                statement,
+                [
+                    {
+                        "signal_type": row.signal_type,
+                        "value": row.value,
+                        "status": HashStatus.ACTIVE.value,
+                        "labels": row.labels,
+                        "contributors": 1,
+                        "first_contributed_at": now,
+                        "last_contributed_at": now,
+                        "updated_at": now,
+                    }
+                    for row in chunk
+                ],
+            )
+            found.update({(st, value): hash_id for hash_id, st, value in result})
+        return found
+
+    async def find(self, keys: Sequence[Key]) -> dict[Key, HashState]:
+        """The stored hashes among `keys`."""
         by_type: dict[str, list[bytes]] = {}
         for signal_type, value in keys:
             by_type.setdefault(signal_type, []).append(value)
-        found: dict[tuple[str, bytes], HashState] = {}
+        found: dict[Key, HashState] = {}
         for signal_type, values in by_type.items():
-            for value_chunk in _chunks(values):
-                query = select(Hash.id, Hash.value, Hash.status).where(
-                    Hash.signal_type == signal_type, Hash.value.in_(value_chunk)
-                )
-                for hash_id, value, status in await self.session.execute(query):
-                    found[(signal_type, value)] = HashState(hash_id, signal_type, value, status)
+            of_type = select(Hash.id, Hash.value, Hash.status, Hash.contributors).where(
+                Hash.signal_type == signal_type
+            )
+            for query in self._among(of_type, Hash.value, values):
+                for hash_id, value, status, contributors in await self.session.execute(query):
+                    found[(signal_type, value)] = HashState(
+                        hash_id, signal_type, value, status, contributors
+                    )
         return found
 
     async def contributions_of(
         self, member_id: str, hash_ids: Sequence[int]
-    ) -> dict[int, Contribution]:
-        found: dict[int, Contribution] = {}
-        for chunk in _chunks(sorted(set(hash_ids))):
-            query = select(Contribution).where(
-                Contribution.member_id == member_id, Contribution.hash_id.in_(chunk)
-            )
-            for row in await self.session.scalars(query):
-                found[row.hash_id] = row
+    ) -> dict[int, StoredContribution]:
+        columns = (
+            Contribution.id,
+            Contribution.hash_id,
+            Contribution.labels,
+            Contribution.external_ref,
+            Contribution.quality,
+            Contribution.retracted_at,
+        )
+        found: dict[int, StoredContribution] = {}
+        of_member = select(*columns).where(Contribution.member_id == member_id)
+        for query in self._among(of_member, Contribution.hash_id, sorted(set(hash_ids))):
+            for row in await self.session.execute(query):
+                found[row.hash_id] = StoredContribution(*row)
         return found
 
-    async def insert_contributions(self, rows: list[dict[str, Any]]) -> None:
-        for chunk in _chunks(rows, 2000):
+    async def insert_contributions(
+        self, member_id: str, rows: Sequence[dict[str, Any]], now: datetime
+    ) -> None:
+        """Rows carry `hash_id`, `labels`, `external_ref` and `quality`."""
+        if not rows:
+            return
+        if self.postgres:
+            await self.session.execute(
+                _PG_INSERT_CONTRIBUTIONS,
+                {
+                    "hash_ids": [row["hash_id"] for row in rows],
+                    "labels": [_json(row["labels"]) for row in rows],
+                    "external_refs": [row["external_ref"] for row in rows],
+                    "qualities": [row["quality"] for row in rows],
+                    "member_id": member_id,
+                    "now": now,
+                },
+            )
+            return
+        full = [
+            {**row, "member_id": member_id, "created_at": now, "updated_at": now} for row in rows
+        ]
+        for chunk in _chunks(full, 2000):
             await self.session.execute(insert(CONTRIBUTIONS), list(chunk))
 
-    async def update_contributions(self, rows: list[dict[str, Any]]) -> None:
+    async def update_contributions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows carry `b_id` (the contribution id) and the new column values."""
+        if not rows:
+            return
+        if self.postgres:
+            await self.session.execute(
+                _PG_UPDATE_CONTRIBUTIONS,
+                {
+                    "ids": [row["b_id"] for row in rows],
+                    "labels": [_json(row["labels"]) for row in rows],
+                    "external_refs": [row["external_ref"] for row in rows],
+                    "qualities": [row["quality"] for row in rows],
+                    "retracted_ats": [row["retracted_at"] for row in rows],
+                    "updated_ats": [row["updated_at"] for row in rows],
+                },
+            )
+            return
         statement = (
             update(CONTRIBUTIONS)
             .where(CONTRIBUTIONS.c.id == bindparam("b_id"))
@@ -141,49 +358,48 @@ class HashRepository:
     ) -> dict[int, HashState]:
         """Derive labels, contributor count and status of hashes from their active
         contributions, and store them. `contributed` hashes also get `last_contributed_at`."""
-        labels: dict[int, set[str]] = {hash_id: set() for hash_id in hash_ids}
-        counts: dict[int, int] = dict.fromkeys(hash_ids, 0)
+        ids = sorted(set(hash_ids))
+        labels: dict[int, set[str]] = {hash_id: set() for hash_id in ids}
+        counts: dict[int, int] = dict.fromkeys(ids, 0)
         states: dict[int, HashState] = {}
-        for chunk in _chunks(sorted(set(hash_ids))):
-            active = select(Contribution.hash_id, Contribution.labels).where(
-                Contribution.hash_id.in_(chunk), Contribution.retracted_at.is_(None)
-            )
-            for hash_id, contribution_labels in await self.session.execute(active):
+        active = select(Contribution.hash_id, Contribution.labels).where(
+            Contribution.retracted_at.is_(None)
+        )
+        for query in self._among(active, Contribution.hash_id, ids):
+            for hash_id, contribution_labels in await self.session.execute(query):
                 labels[hash_id].update(contribution_labels)
                 counts[hash_id] += 1
-            current = select(Hash.id, Hash.signal_type, Hash.value, Hash.status, Hash.labels).where(
-                Hash.id.in_(chunk)
-            )
+        current = select(Hash.id, Hash.signal_type, Hash.value, Hash.status, Hash.labels)
+        for query in self._among(current, Hash.id, ids):
             for hash_id, signal_type, value, status, old_labels in await self.session.execute(
-                current
+                query
             ):
                 states[hash_id] = HashState(hash_id, signal_type, value, status)
                 if not labels[hash_id]:
                     labels[hash_id].update(old_labels)
-        updates = []
         for hash_id, state in states.items():
             if counts[hash_id] == 0:
                 state.status = HashStatus.RETRACTED.value
             elif state.status == HashStatus.RETRACTED.value:
                 state.status = HashStatus.ACTIVE.value
             state.contributors = counts[hash_id]
-            row: dict[str, Any] = {
-                "b_id": hash_id,
-                "status": state.status,
-                "contributors": counts[hash_id],
-                "updated_at": now,
-            }
-            # The last retraction keeps the labels the hash had, for the record.
-            if counts[hash_id]:
-                row["labels"] = sorted(labels[hash_id])
-            updates.append(row)
-        # One executemany per shape of UPDATE (which columns change).
-        groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
-        for update_row in updates:
-            shape = ("labels" in update_row, update_row["b_id"] in contributed)
-            groups.setdefault(shape, []).append(update_row)
-        for (with_labels, was_contributed), rows in groups.items():
-            await self._update_hashes(rows, labels=with_labels, contributed=was_contributed)
+        ordered = sorted(states.values(), key=lambda state: state.id)
+        # The last retraction keeps the labels the hash had, for the record.
+        await self._store_states(
+            [
+                (state, sorted(labels[state.id]) if state.contributors else None)
+                for state in ordered
+            ],
+            now,
+            contributed,
+        )
+        await self.record_changes([(state, sorted(labels[state.id])) for state in ordered], now)
+        return states
+
+    async def record_changes(
+        self, states: Sequence[tuple[HashState, list[str]]], now: datetime
+    ) -> None:
+        """Put hashes, as they now are, on the change feed."""
         await ChangeRepository(self.session).append(
             [
                 {
@@ -191,14 +407,61 @@ class HashRepository:
                     "signal_type": state.signal_type,
                     "value": state.value,
                     "status": state.status,
-                    "labels": sorted(labels[state.id]),
+                    "labels": labels,
                     "contributors": state.contributors,
                     "changed_at": now,
                 }
-                for state in sorted(states.values(), key=lambda state: state.id)
+                for state, labels in states
             ]
         )
-        return states
+
+    async def _store_states(
+        self,
+        rows: Sequence[tuple[HashState, list[str] | None]],
+        now: datetime,
+        contributed: set[int],
+    ) -> None:
+        """Store status, contributors and (where given) labels of hashes."""
+        if not rows:
+            return
+        if self.postgres:
+            await self.session.execute(
+                _PG_UPDATE_HASHES,
+                {
+                    "ids": [state.id for state, _ in rows],
+                    "statuses": [state.status for state, _ in rows],
+                    "contributors": [state.contributors for state, _ in rows],
+                    "labels": [None if labels is None else _json(labels) for _, labels in rows],
+                    "contributed": [state.id in contributed for state, _ in rows],
+                    "now": now,
+                },
+            )
+            return
+        # One executemany per shape of UPDATE (which columns change).
+        groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+        for state, labels in rows:
+            row: dict[str, Any] = {
+                "b_id": state.id,
+                "status": state.status,
+                "contributors": state.contributors,
+                "updated_at": now,
+            }
+            if labels is not None:
+                row["labels"] = labels
+            groups.setdefault((labels is not None, state.id in contributed), []).append(row)
+        for (with_labels, was_contributed), group in groups.items():
+            values: dict[str, Any] = {
+                "status": bindparam("status"),
+                "contributors": bindparam("contributors"),
+                "updated_at": bindparam("updated_at"),
+            }
+            if with_labels:
+                values["labels"] = bindparam("labels")
+            if was_contributed:
+                values["last_contributed_at"] = bindparam("updated_at")
+            statement = update(HASHES).where(HASHES.c.id == bindparam("b_id")).values(**values)
+            for chunk in _chunks(group, 2000):
+                await self.session.execute(statement, list(chunk))
 
     async def set_status(
         self, hash_row: Hash, status: str, now: datetime, *, feedback_since: datetime | None = None
@@ -232,27 +495,8 @@ class HashRepository:
             .values(retracted_at=now, updated_at=now)
         )
 
-    async def _update_hashes(
-        self, rows: list[dict[str, Any]], *, labels: bool, contributed: bool
-    ) -> None:
-        values: dict[str, Any] = {
-            "status": bindparam("status"),
-            "contributors": bindparam("contributors"),
-            "updated_at": bindparam("updated_at"),
-        }
-        if labels:
-            values["labels"] = bindparam("labels")
-        if contributed:
-            values["last_contributed_at"] = bindparam("updated_at")
-        statement = update(HASHES).where(HASHES.c.id == bindparam("b_id")).values(**values)
-        for chunk in _chunks(rows, 2000):
-            await self.session.execute(statement, list(chunk))
-
     async def contributions_to(self, hash_id: int) -> Sequence[Contribution]:
         query = (
             select(Contribution).where(Contribution.hash_id == hash_id).order_by(Contribution.id)
         )
         return (await self.session.scalars(query)).all()
-
-    async def flush(self) -> None:
-        await self.session.flush()

@@ -15,17 +15,24 @@ class HashSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     signal_type: StrictStr = Field(description="A name from GET /v1/signal-types, e.g. `pdq`.")
-    value: StrictStr = Field(description="The hash in hex; upper case is accepted.")
+    value: StrictStr = Field(
+        description="The hash in hex; upper case is accepted. Degenerate values (digests of "
+        "empty input, all-zero or all-one perceptual hashes, PDQ with fewer than 97 or more "
+        "than 159 bits set) are refused as `degenerate_hash`."
+    )
     labels: list[StrictStr] = Field(
         description="Labels from GET /v1/labels; at least one behaviour label."
     )
     external_ref: StoredText | None = Field(
         default=None,
         max_length=256,
-        description="Your own reference for this hash; shown to you only.",
+        description="Your own reference for this hash; shown to you only. Left out on a "
+        "resubmission, the stored one is kept; `null` clears it.",
     )
     quality: StrictInt | None = Field(
-        default=None, description="PDQ quality 0-100; hashes below the minimum are refused."
+        default=None,
+        description="PDQ quality 0-100; hashes below the minimum are refused. Left out on a "
+        "resubmission, the stored quality is kept; `null` clears it.",
     )
 
 

@@ -20,7 +20,13 @@ from hashshare.errors import NotFound, PermissionDenied
 from hashshare.feedback.repository import FeedbackRepository
 from hashshare.feedback.service import count, yours
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, HashStatus
-from hashshare.hashes.repository import HashRepository
+from hashshare.hashes.repository import (
+    HashRepository,
+    HashState,
+    Key,
+    NewHash,
+    StoredContribution,
+)
 from hashshare.hashes.schemas import (
     ContributionRecord,
     HashOut,
@@ -43,6 +49,30 @@ class _Item:
     labels: list[str]
     external_ref: str | None
     quality: int | None
+    # A field left out of the request keeps what is stored; an explicit null clears it.
+    external_ref_given: bool
+    quality_given: bool
+
+    def merged_with(self, later: _Item) -> _Item:
+        """One contribution from two repeats of a value within a batch."""
+        return _Item(
+            self.signal_type,
+            self.value,
+            sorted(set(self.labels) | set(later.labels)),
+            self.external_ref or later.external_ref,
+            self.quality if self.quality is not None else later.quality,
+            self.external_ref_given or later.external_ref_given,
+            self.quality_given or later.quality_given,
+        )
+
+    def fields(self, stored: StoredContribution | None) -> tuple[str | None, int | None]:
+        """(external_ref, quality) of the contribution once this item is applied."""
+        external_ref, quality = self.external_ref, self.quality
+        if stored is not None and not self.external_ref_given:
+            external_ref = stored.external_ref
+        if stored is not None and not self.quality_given:
+            quality = stored.quality
+        return external_ref, quality
 
 
 def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
@@ -50,7 +80,7 @@ def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
     parsed: list[_Item] = []
     for index, item in enumerate(items):
         ok = True
-        hashed = errors.parse_hash(index, item.signal_type, item.value)
+        hashed = errors.parse_hash(index, item.signal_type, item.value, refuse_degenerate=True)
         try:
             labels = validate_labels(item.labels)
         except LabelError as exc:
@@ -73,7 +103,18 @@ def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
                 )
                 ok = False
         if hashed and ok:
-            parsed.append(_Item(hashed[0], hashed[1], labels, item.external_ref, item.quality))
+            given = item.model_fields_set
+            parsed.append(
+                _Item(
+                    hashed[0],
+                    hashed[1],
+                    labels,
+                    item.external_ref,
+                    item.quality,
+                    "external_ref" in given,
+                    "quality" in given,
+                )
+            )
     errors.raise_if_any("hashes")
     return parsed
 
@@ -85,65 +126,76 @@ async def submit(
     principal: Principal,
     items: list[HashSubmission],
 ) -> SubmitResponse:
-    """Store a batch of contributions in the caller's transaction."""
+    """Store a batch of contributions in the caller's transaction.
+
+    Every statement is bounded by the batch: values not stored yet go in with their
+    contribution's labels at once; only hashes stored before are re-derived from their
+    contributions.
+    """
     check_batch_size(len(items), settings.max_submit_items, "hashes")
     parsed = _validate(items, settings)
     repository = HashRepository(uow.session)
+    await repository.prefer_index_lookups()
     now = utcnow()
 
     # Repeats of one value within a batch merge into one contribution.
-    merged: dict[tuple[str, bytes], _Item] = {}
+    merged: dict[Key, _Item] = {}
     for item in parsed:
         key = (item.signal_type.name, item.value)
         earlier = merged.get(key)
-        if earlier is not None:
-            item = _Item(
-                item.signal_type,
-                item.value,
-                sorted(set(earlier.labels) | set(item.labels)),
-                earlier.external_ref or item.external_ref,
-                earlier.quality if earlier.quality is not None else item.quality,
-            )
-        merged[key] = item
+        merged[key] = item if earlier is None else earlier.merged_with(item)
 
-    hashes = await repository.ensure_hashes(list(merged), now)
-    own = await repository.contributions_of(principal.member_id, [h.id for h in hashes.values()])
-    outcome: dict[tuple[str, bytes], str] = {}
+    # Values not stored yet go in at once; the others (stored before, or by a concurrent
+    # submission meanwhile) are looked up.
+    inserted = await repository.insert_new(
+        [NewHash(key[0], key[1], item.labels) for key, item in merged.items()], now
+    )
+    stored = await repository.find([key for key in merged if key not in inserted])
+    hash_ids = {key: state.id for key, state in stored.items()}
+    hash_ids.update(inserted)
+
+    own = await repository.contributions_of(
+        principal.member_id, [state.id for state in stored.values()]
+    )
+    outcome: dict[Key, str] = {}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     contributed: set[int] = set()
     touched: list[int] = []
     for key, item in merged.items():
-        hash_id = hashes[key].id
+        hash_id = hash_ids[key]
         contribution = own.get(hash_id)
-        fields = {
-            "labels": item.labels,
-            "external_ref": item.external_ref,
-            "quality": item.quality,
-            "updated_at": now,
-        }
+        external_ref, quality = item.fields(contribution)
+        fields = {"labels": item.labels, "external_ref": external_ref, "quality": quality}
         if contribution is None:
-            inserts.append(
-                {"hash_id": hash_id, "member_id": principal.member_id, "created_at": now, **fields}
-            )
+            inserts.append({"hash_id": hash_id, **fields})
             outcome[key] = "created"
-        elif contribution.matches(item.labels, item.external_ref, item.quality):
+        elif contribution.matches(item.labels, external_ref, quality):
             outcome[key] = "existing"
             continue
         else:
             outcome[key] = "created" if contribution.retracted_at is not None else "updated"
-            updates.append({"b_id": contribution.id, "retracted_at": None, **fields})
+            updates.append(
+                {"b_id": contribution.id, "retracted_at": None, "updated_at": now, **fields}
+            )
+        if key in inserted:
+            continue  # stored above with this contribution's labels, status and count
         if outcome[key] == "created":
             contributed.add(hash_id)
         touched.append(hash_id)
-    await repository.insert_contributions(inserts)
+    await repository.insert_contributions(principal.member_id, inserts, now)
     await repository.update_contributions(updates)
+    new_states = [
+        (HashState(hash_id, key[0], key[1], HashStatus.ACTIVE.value, 1), merged[key].labels)
+        for key, hash_id in sorted(inserted.items(), key=lambda entry: entry[1])
+    ]
+    await repository.record_changes(new_states, now)
     states = await repository.refresh_hashes(touched, now, contributed)
 
     matchable = {status.value for status in MATCHABLE_STATUSES}
     to_index = [
         (state.signal_type, state.id, state.value)
-        for state in states.values()
+        for state in [state for state, _ in new_states] + list(states.values())
         if state.status in matchable
     ]
 
@@ -154,7 +206,7 @@ async def submit(
     uow.on_commit(update_index)
 
     results = []
-    reported: set[tuple[str, bytes]] = set()
+    reported: set[Key] = set()
     for index, item in enumerate(parsed):
         key = (item.signal_type.name, item.value)
         # A value repeated within the batch is one contribution: later repeats are `existing`.
@@ -164,7 +216,7 @@ async def submit(
             SubmitResult(
                 index=index,
                 status=status,
-                hash_id=hashes[key].id,
+                hash_id=hash_ids[key],
                 signal_type=item.signal_type.name,
                 value=item.signal_type.format(item.value),
             )
@@ -180,7 +232,7 @@ async def submit(
         uow.session,
         principal.actor,
         "hashes.submit",
-        target_ids=[h.id for h in hashes.values()],
+        target_ids=hash_ids.values(),
         details={
             "items": len(items),
             "created": response.created,

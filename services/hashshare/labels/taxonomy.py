@@ -7,6 +7,7 @@ means a new `TAXONOMY_VERSION`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -77,6 +78,12 @@ class LabelError(ValueError):
 
 def validate_labels(names: list[str]) -> list[str]:
     """Return the labels sorted and de-duplicated, or raise LabelError."""
+    # A bulk submission repeats a few label sets thousands of times.
+    return list(_validated(tuple(names)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _validated(names: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [name for name in names if name not in LABELS]
     if unknown:
         shown = ", ".join(repr(name[:80]) for name in unknown[:5])
@@ -87,4 +94,4 @@ def validate_labels(names: list[str]) -> list[str]:
         raise LabelError("missing_behaviour_label", "at least one behaviour label is required")
     if kinds.count(LabelKind.ENTITY) > 1 or kinds.count(LabelKind.INCIDENT) > 1:
         raise LabelError("too_many_labels", "at most one entity and one incident label")
-    return labels
+    return tuple(labels)

@@ -273,6 +273,9 @@ class _Base:
     def row_of(self, hash_id: int) -> int | None:
         if self.ids.dtype == np.uint32 and not 0 <= hash_id < ID32_LIMIT:
             return None
+        # New hashes have ids above every id in the base: no binary search for them.
+        if not len(self.ids) or hash_id > self.ids[-1]:
+            return None
         row = int(np.searchsorted(self.ids, hash_id))
         if row < len(self.ids) and self.ids[row] == hash_id and not self.dead[row]:
             return row

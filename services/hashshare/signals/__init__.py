@@ -2,10 +2,18 @@
 
 from hashshare.signals.registry import (
     REGISTRY,
+    DegenerateHash,
     InvalidHash,
     SignalType,
     UnknownSignalType,
     get_signal_type,
 )
 
-__all__ = ["REGISTRY", "InvalidHash", "SignalType", "UnknownSignalType", "get_signal_type"]
+__all__ = [
+    "REGISTRY",
+    "DegenerateHash",
+    "InvalidHash",
+    "SignalType",
+    "UnknownSignalType",
+    "get_signal_type",
+]
