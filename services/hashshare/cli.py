@@ -45,7 +45,7 @@ def _own_executable() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hashshare.app import create_app
+    from hashshare.app import create_app, tune_gc_for_serving
 
     settings = _settings()
     app = create_app(settings)
@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
         )
     else:
+        tune_gc_for_serving()
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 

@@ -26,13 +26,11 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    insert,
     select,
     text,
     true,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.changes.repository import ChangeRepository, labels_json
@@ -94,6 +92,10 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _keys(rows: Sequence[NewHash]) -> list[Key]:
+    return [(row.signal_type, row.value) for row in rows]
+
+
 def _json(value: list[str]) -> str:
     return labels_json(tuple(value))
 
@@ -152,11 +154,35 @@ _PG_UPDATE_HASHES = text(
     """
 )
 
+# SQLite: plain statements, their values already in stored form (see `_stored_form`).
+_SQLITE_INSERT_HASHES = text(
+    """
+    INSERT INTO hashes (signal_type, value, status, labels, contributors,
+                        first_contributed_at, last_contributed_at, updated_at)
+    VALUES (:signal_type, :value, 'active', :labels, 1, :now, :now, :now)
+    ON CONFLICT (signal_type, value) DO NOTHING
+    """
+)
+_SQLITE_INSERT_CONTRIBUTIONS = text(
+    """
+    INSERT INTO contributions (hash_id, member_id, labels, external_ref, quality,
+                               created_at, updated_at)
+    VALUES (:hash_id, :member_id, :labels, :external_ref, :quality, :now, :now)
+    """
+)
+
 
 class HashRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    def _stored_form(self, column: Any, value: Any) -> Any:
+        """`value` as `column`'s type stores it, computed once for a whole batch (SQLite:
+        per-row type processing of 10,000 rows costs more than inserting them)."""
+        dialect = self.session.get_bind().dialect
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return process(value) if process else value
 
     async def prefer_index_lookups(self) -> None:
         """Plan the rest of this transaction as index lookups driven by the batch's rows.
@@ -215,52 +241,60 @@ class HashRepository:
                 found[row.id] = row
         return found
 
-    async def insert_new(self, rows: Sequence[NewHash], now: datetime) -> dict[Key, int]:
+    async def store_new(
+        self, rows: Sequence[NewHash], now: datetime
+    ) -> tuple[dict[Key, int], dict[Key, HashState]]:
         """Insert the values not stored yet as active hashes with one contribution's labels.
 
-        Values already stored (or stored meanwhile by a concurrent submission, which
-        `ON CONFLICT DO NOTHING` waits for) are skipped; returns the ids of those inserted.
-        Ids follow the order of `rows` (the order of the request).
+        Returns the ids of the values inserted (in the order of `rows`) and the state of the
+        others: stored before, or meanwhile by a concurrent submission.
         """
         if not rows:
-            return {}
-        ordered = rows
+            return {}, {}
         if self.postgres:
+            # One statement: an anti-join skips stored values without drawing ids for them
+            # (a daily re-sync would burn millions); ON CONFLICT waits for concurrent inserts.
             result = await self.session.execute(
                 _PG_INSERT_HASHES,
                 {
-                    "signal_types": [row.signal_type for row in ordered],
-                    "hash_values": [row.value for row in ordered],
-                    "labels": [_json(row.labels) for row in ordered],
+                    "signal_types": [row.signal_type for row in rows],
+                    "hash_values": [row.value for row in rows],
+                    "labels": [_json(row.labels) for row in rows],
                     "now": now,
                 },
             )
-            return {(st, value): hash_id for hash_id, st, value in result}
-        statement = (
-            sqlite_insert(HASHES)
-            .on_conflict_do_nothing(index_elements=["signal_type", "value"])
-            .returning(HASHES.c.id, HASHES.c.signal_type, HASHES.c.value)
-        )
-        found: dict[Key, int] = {}
-        for chunk in _chunks(ordered, 2000):
+            inserted = {(st, value): hash_id for hash_id, st, value in result}
+            stored = await self.find([key for key in _keys(rows) if key not in inserted])
+            return inserted, stored
+        # SQLite: look up, insert the rest with a plain executemany (far cheaper through the
+        # driver than RETURNING), and look their ids up; SQLite's one writer at a time means
+        # no one else inserts after our first write, so a short count means a race before it,
+        # and those values are then treated as stored (their state is derived afresh).
+        stored = await self.find(_keys(rows))
+        missing = [row for row in rows if (row.signal_type, row.value) not in stored]
+        if not missing:
+            return {}, stored
+        stamp = self._stored_form(HASHES.c.updated_at, now)
+        written = 0
+        for chunk in _chunks(missing, 2000):
             result = await self.session.execute(
-                statement,
+                _SQLITE_INSERT_HASHES,
                 [
                     {
                         "signal_type": row.signal_type,
                         "value": row.value,
-                        "status": HashStatus.ACTIVE.value,
-                        "labels": row.labels,
-                        "contributors": 1,
-                        "first_contributed_at": now,
-                        "last_contributed_at": now,
-                        "updated_at": now,
+                        "labels": _json(row.labels),
+                        "now": stamp,
                     }
                     for row in chunk
                 ],
             )
-            found.update({(st, value): hash_id for hash_id, st, value in result})
-        return found
+            written += result.rowcount  # type: ignore[attr-defined]
+        new = await self.find(_keys(missing))
+        if written == len(missing):
+            return {key: state.id for key, state in new.items()}, stored
+        stored.update(new)
+        return {}, stored
 
     async def find(self, keys: Sequence[Key]) -> dict[Key, HashState]:
         """The stored hashes among `keys`."""
@@ -316,11 +350,20 @@ class HashRepository:
                 },
             )
             return
+        stamp = self._stored_form(CONTRIBUTIONS.c.created_at, now)
         full = [
-            {**row, "member_id": member_id, "created_at": now, "updated_at": now} for row in rows
+            {
+                "hash_id": row["hash_id"],
+                "member_id": member_id,
+                "labels": _json(row["labels"]),
+                "external_ref": row["external_ref"],
+                "quality": row["quality"],
+                "now": stamp,
+            }
+            for row in rows
         ]
         for chunk in _chunks(full, 2000):
-            await self.session.execute(insert(CONTRIBUTIONS), list(chunk))
+            await self.session.execute(_SQLITE_INSERT_CONTRIBUTIONS, list(chunk))
 
     async def update_contributions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows carry `b_id` (the contribution id) and the new column values."""

@@ -147,10 +147,9 @@ async def submit(
 
     # Values not stored yet go in at once; the others (stored before, or by a concurrent
     # submission meanwhile) are looked up.
-    inserted = await repository.insert_new(
+    inserted, stored = await repository.store_new(
         [NewHash(key[0], key[1], item.labels) for key, item in merged.items()], now
     )
-    stored = await repository.find([key for key in merged if key not in inserted])
     hash_ids = {key: state.id for key, state in stored.items()}
     hash_ids.update(inserted)
 
