@@ -8,8 +8,9 @@ PNG and transformed the way a re-uploader would: JPEG quality 90/70/50/30; resiz
 of the short side; a caption band with text below the image; a semi-transparent watermark
 text across it; greyscale; brightness +30 %; contrast +50 %; mirror; rotation by 90 degrees;
 and a screenshot-like re-render (scaled to 80 % onto a window with a title bar and text,
-saved as PNG). Transforms other than the JPEG ones are saved as PNG so that each row
-measures one change.
+saved as PNG); WebP at quality 50, at full size and shrunk to 256 pixels on the long side.
+Transforms other than the JPEG and WebP ones are saved as PNG so that each row measures one
+change.
 
 Everything is hashed with hashshare's own pipeline (`hashshare.hashing.hashers.hash_bytes`).
 For each signal type and threshold it reports recall (the share of originals whose transform
@@ -20,7 +21,9 @@ mirror images of the query against the plain hash of the stored image, as
 `POST /v1/match/image` with `dihedral` does. The expected number of false matches per query
 in a set of 1 M hashes is printed twice: from the measured rate (0 means "below what this
 corpus can measure", about 1 in the number of pairs) and from a model of uniformly random
-bits (a lower bound: real hashes cluster).
+bits (a lower bound: real hashes cluster). Last, the candidate default sets of
+`POST /v1/match/image` (pdq; pdq+phash; pdq+phash+dhash): a copy is found when any of its
+hashes is within its type's default distance of the original's.
 
 Install the benchmark-only dependencies, then run from the repository root::
 
@@ -133,6 +136,12 @@ def crop(fraction: float) -> Callable[[Image.Image], bytes]:
     return apply
 
 
+def shrink(image: Image.Image, longest: int) -> Image.Image:
+    scale = longest / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
 def pad(image: Image.Image) -> bytes:
     border = round(min(image.size) * 0.10)
     canvas = Image.new("RGB", (image.width + 2 * border, image.height + 2 * border))
@@ -209,7 +218,13 @@ TRANSFORMS: dict[str, Callable[[Image.Image], bytes]] = {
     "mirror": lambda image: encode(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
     "rotate-90": lambda image: encode(image.transpose(Image.Transpose.ROTATE_90)),
     "screenshot": screenshot,
+    "webp-q50": lambda image: encode(image, "WEBP", quality=50),
+    "small-webp-q50": lambda image: encode(shrink(image, 256), "WEBP", quality=50),
 }
+
+# Candidate default sets of POST /v1/match/image: a query matches if any of its hashes does.
+MATCH_SETS = (("pdq",), ("pdq", "phash"), ("pdq", "phash", "dhash"))
+LARGE_SET = 10_000_000
 
 
 @dataclass
@@ -367,6 +382,45 @@ def print_at_defaults(results: dict[str, RowResult]) -> None:
     )
 
 
+def print_match_sets(hashed: Hashed) -> None:
+    """Recall and false matches of each candidate default set of POST /v1/match/image, each
+    type at its default max distance: a copy is found if any of its hashes matches."""
+    group = np.array(hashed.group)
+    originals = {hashed.group[i]: i for i, t in enumerate(hashed.transform) if t == ""}
+    different = group[:, None] != group[None, :]
+    print("\nPOST /v1/match/image default sets (each type at its default max distance)")
+    header = f"{'transform':<16}" + "".join(f"{'+'.join(s):>18}" for s in MATCH_SETS)
+    print(header)
+    within = {
+        name: pair_distances(hashed, name) <= REGISTRY[name].default_max_distance
+        for name in {name for s in MATCH_SETS for name in s}
+    }
+    union = {s: np.logical_or.reduce([within[name] for name in s]) for s in MATCH_SETS}
+    for transform in TRANSFORMS:
+        items = [i for i, t in enumerate(hashed.transform) if t == transform]
+        cells = []
+        for s in MATCH_SETS:
+            found = np.mean([union[s][i, originals[hashed.group[i]]] for i in items])
+            cells.append(f"{100 * found:>18.0f}")
+        print(f"{transform:<16}" + "".join(cells))
+    pairs = int(different.sum())
+    print(
+        f"{'false matches':<16}"
+        + "".join(f"{int(union[s][different].sum()):>18}" for s in MATCH_SETS)
+        + f"   (of {pairs:,} ordered pairs of different originals)"
+    )
+    uniform = {
+        s: LARGE_SET
+        * sum(uniform_rate(BITS[name], REGISTRY[name].default_max_distance) for name in s)
+        for s in MATCH_SETS
+    }
+    print(
+        f"{'uniform@10M':<16}"
+        + "".join(f"{_short(uniform[s]):>18}" for s in MATCH_SETS)
+        + "   (expected false matches per query in 10 M hashes of uniform bits)"
+    )
+
+
 def _short(value: float) -> str:
     if value == 0:
         return "0"
@@ -420,6 +474,7 @@ def main() -> int:
     results = {row: evaluate(hashed, row, 64 if row.startswith("pdq") else 24) for row in ROWS}
     print_table(results)
     print_at_defaults(results)
+    print_match_sets(hashed)
     print("\nsuggested defaults (largest distance with no false match measured here and")
     print("fewer than 1e-5 false matches per query at 1M hashes for uniform bits):")
     for row in TYPES_64:

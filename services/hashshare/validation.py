@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, StrictStr
 
@@ -27,6 +29,9 @@ def storable(text: str) -> str:
         raise ValueError("must be valid Unicode text") from None
     return text
 
+
+T = TypeVar("T")
+PACE = 500
 
 # Free text that is stored or queried: PostgreSQL cannot hold NUL, and UTF-8 no surrogates.
 StoredText = Annotated[StrictStr, AfterValidator(storable)]
@@ -73,6 +78,18 @@ class ItemErrors:
                 code="invalid_items",
                 details={"errors": self.errors},
             )
+
+
+async def paced(items: Iterable[T], every: int = PACE) -> AsyncIterator[T]:
+    """Iterate a batch, letting the event loop run other requests every `every` items.
+
+    A 10,000-item submission is tens of milliseconds of Python per pass; matches served by
+    the same process would otherwise wait for each pass to finish.
+    """
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            await asyncio.sleep(0)
 
 
 def check_batch_size(count: int, limit: int, what: str) -> None:

@@ -57,14 +57,31 @@ async def test_recompressed_copy_matches_the_submitted_pdq(api: Api) -> None:
     assert 0 < body["results"][0]["matches"][0]["distance"] <= 31
 
 
-async def test_default_queries_are_pdq_md5_and_sha256(api: Api) -> None:
+async def test_default_queries_are_pdq_phash_dhash_md5_and_sha256(api: Api) -> None:
+    hashed = (await upload(api, ORIGINAL, signal_types="phash,dhash")).json()["hashes"]
+
     body = await match_image(api, ORIGINAL)
 
     assert [(r["signal_type"], r["value"]) for r in body["results"]] == [
         ("pdq", ORIGINAL_PDQ),
+        ("phash", hashed[0]["value"]),
+        ("dhash", hashed[1]["value"]),
         ("md5", hashlib.md5(ORIGINAL, usedforsecurity=False).hexdigest()),
         ("sha256", hashlib.sha256(ORIGINAL).hexdigest()),
     ]
+
+
+async def test_a_small_image_re_encoded_as_webp_is_found_by_default(api: Api) -> None:
+    small = Image.open(io.BytesIO(ORIGINAL)).convert("RGB").resize((256, 256))
+    stored = encode(small, "JPEG", quality=90)
+    hashed = (await upload(api, stored)).json()["hashes"]
+    ids = {h["signal_type"]: await submit(api, h["signal_type"], h["value"]) for h in hashed[:3]}
+
+    body = await match_image(api, encode(small, "WEBP", quality=50))
+
+    found = {(signal_type, hash_id) for signal_type, _, hash_id in matched(body)}
+    assert ("phash", ids["phash"]) in found
+    assert ("dhash", ids["dhash"]) in found
 
 
 async def test_identical_file_matches_its_md5(api: Api) -> None:

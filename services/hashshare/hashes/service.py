@@ -39,7 +39,7 @@ from hashshare.hashes.schemas import (
 from hashshare.labels.taxonomy import LabelError, validate_labels
 from hashshare.matching.holder import IndexHolder
 from hashshare.signals import SignalType
-from hashshare.validation import ItemErrors, check_batch_size
+from hashshare.validation import ItemErrors, check_batch_size, paced
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +75,10 @@ class _Item:
         return external_ref, quality
 
 
-def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
+async def _validate(items: list[HashSubmission], settings: Settings) -> list[_Item]:
     errors = ItemErrors()
     parsed: list[_Item] = []
-    for index, item in enumerate(items):
+    async for index, item in paced(enumerate(items)):
         ok = True
         hashed = errors.parse_hash(index, item.signal_type, item.value, refuse_degenerate=True)
         try:
@@ -133,14 +133,14 @@ async def submit(
     contributions.
     """
     check_batch_size(len(items), settings.max_submit_items, "hashes")
-    parsed = _validate(items, settings)
+    parsed = await _validate(items, settings)
     repository = HashRepository(uow.session)
     await repository.prefer_index_lookups()
     now = utcnow()
 
     # Repeats of one value within a batch merge into one contribution.
     merged: dict[Key, _Item] = {}
-    for item in parsed:
+    async for item in paced(parsed):
         key = (item.signal_type.name, item.value)
         earlier = merged.get(key)
         merged[key] = item if earlier is None else earlier.merged_with(item)
@@ -161,7 +161,7 @@ async def submit(
     updates: list[dict[str, Any]] = []
     contributed: set[int] = set()
     touched: list[int] = []
-    for key, item in merged.items():
+    async for key, item in paced(merged.items()):
         hash_id = hash_ids[key]
         contribution = own.get(hash_id)
         external_ref, quality = item.fields(contribution)
@@ -206,7 +206,7 @@ async def submit(
 
     results = []
     reported: set[Key] = set()
-    for index, item in enumerate(parsed):
+    async for index, item in paced(enumerate(parsed)):
         key = (item.signal_type.name, item.value)
         # A value repeated within the batch is one contribution: later repeats are `existing`.
         status = "existing" if key in reported else outcome[key]

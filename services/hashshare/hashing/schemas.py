@@ -29,8 +29,9 @@ class MatchImageOptions(HashOptions):
     signal_types: str | None = Field(
         default=None,
         max_length=200,
-        description="Comma-separated signal types to compute and match; default pdq,md5,sha256 "
-        "(the 64-bit types are weak on their own at scale: ask for them to corroborate).",
+        description="Comma-separated signal types to compute and match; default "
+        "pdq,phash,dhash,md5,sha256 (phash and dhash find re-encodes of small images that "
+        "PDQ misses; ahash and whash only on request).",
     )
     dihedral: bool = Field(
         default=False,

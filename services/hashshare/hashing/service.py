@@ -41,8 +41,13 @@ from hashshare.hashing.schemas import (
 from hashshare.matching import service as matching
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.schemas import MatchHit, MatchQuery
+from hashshare.signals import get_signal_type
+from hashshare.signals.registry import DistanceKind
 
-MATCH_DEFAULT_TYPES = ("pdq", "md5", "sha256")
+# pdq alone misses re-encodes of small images (a 256-pixel JPEG saved as WebP moves its PDQ
+# by up to 40 bits, pHash by 2-4): the 64-bit types at their defaults catch them, at the cost
+# measured by benchmarks/robustness.py (README, "Robustness and the 64-bit defaults").
+MATCH_DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 
 
 HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool], ImageHashes]
@@ -167,9 +172,11 @@ async def match_image(
     planned: list[tuple[str, str | None, str]] = []
     low_quality = hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
     for name, value in hashes.values.items():
+        if low_quality and get_signal_type(name).distance_kind is DistanceKind.HAMMING:
+            # A featureless image's perceptual hashes (PDQ's and the 64-bit ones alike)
+            # match noise and other featureless images, not content.
+            continue
         if name == "pdq":
-            if low_quality:
-                continue  # a featureless image's PDQ hash matches noise, not content
             if hashes.dihedral:
                 seen: set[str] = set()
                 for transform in DIHEDRAL:
