@@ -121,11 +121,12 @@ class Database:
     pg_name: str | None = None
 
 
-async def _pg_execute(url: str, sql: str) -> None:
+async def pg_connect(url: str) -> Any:
+    """A plain asyncpg connection to the database a SQLAlchemy URL names."""
     import asyncpg
 
     target = make_url(url)
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=target.host,
         port=target.port or 5432,
         user=target.username,
@@ -133,6 +134,10 @@ async def _pg_execute(url: str, sql: str) -> None:
         database=target.database,
         timeout=10,
     )
+
+
+async def _pg_execute(url: str, sql: str) -> None:
+    conn = await pg_connect(url)
     try:
         await conn.execute(sql)
     finally:
@@ -272,14 +277,7 @@ def insert_sqlite(url: str, values: U8) -> None:
 async def insert_postgres(url: str, values: U8) -> None:
     import asyncpg
 
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        database=target.database,
-    )
+    conn = await pg_connect(url)
     now = dt.datetime.now(dt.UTC)
     try:
         first = tuple(

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from _common import cpu_model
 from hashshare.matching.mih import MultiIndexHammingIndex, radii
 
 try:
@@ -143,14 +144,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 
 # -- machine ----------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def total_ram_gib() -> float:

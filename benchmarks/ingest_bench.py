@@ -61,6 +61,7 @@ from _common import (
     drop_database,
     migrate_database,
     parse_count,
+    pg_connect,
     print_machine,
     report_service_log,
     seed_database,
@@ -281,12 +282,7 @@ def _rows(
 
 
 async def _postgres_write(url: str, rows: U8) -> float:
-    import asyncpg
-
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host, port=target.port or 5432, user=target.username, database=target.database
-    )
+    conn = await pg_connect(url)
     try:
         started = time.perf_counter()
         async with conn.transaction():

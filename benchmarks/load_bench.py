@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import asyncpg
 import numpy as np
 
-from _common import cpu_model, parse_count
+from _common import COLUMNS, cpu_model, parse_count
 from hashshare.db import create_engine, create_session_factory
 from hashshare.matching.holder import IndexHolder
 from hashshare.migrations import upgrade
@@ -45,16 +45,7 @@ async def _fill(dsn: str, n: int) -> float:
             await conn.copy_records_to_table(
                 "hashes",
                 records=records,
-                columns=[
-                    "signal_type",
-                    "value",
-                    "status",
-                    "labels",
-                    "contributors",
-                    "first_contributed_at",
-                    "last_contributed_at",
-                    "updated_at",
-                ],
+                columns=COLUMNS["hashes"][1:],
             )
         await conn.execute("ANALYZE hashes")
     finally:

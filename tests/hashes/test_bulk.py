@@ -13,9 +13,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Api
+from tests.hashes.test_submit import BEHAVIOUR, item, submit, submitted
 from tests.values import pdq_value
 
-BEHAVIOUR = "attacker-manifesto"
 LABELS_JSON = json.dumps([BEHAVIOUR])
 
 PERCEPTUAL_TYPES = {"pdq": 64, "phash": 16, "dhash": 16, "ahash": 16, "whash": 16}
@@ -29,20 +29,6 @@ DEGENERATE = [
 
 def _pdq_of_weight(weight: int) -> str:
     return f"{(1 << weight) - 1:064x}"
-
-
-def item(value: str, signal_type: str = "pdq", **fields: Any) -> dict[str, Any]:
-    return {"signal_type": signal_type, "value": value, "labels": [BEHAVIOUR], **fields}
-
-
-async def submit(api: Api, items: list[dict[str, Any]], member: str = "alpha") -> Any:
-    return await api.client.post("/v1/hashes", json={"hashes": items}, headers=api.auth(member))
-
-
-async def submitted(api: Api, items: list[dict[str, Any]], member: str = "alpha") -> Any:
-    response = await submit(api, items, member)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def own_contribution(api: Api, hash_id: int) -> dict[str, Any]:

@@ -71,11 +71,3 @@ class Contribution(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    def matches(self, labels: list[str], external_ref: str | None, quality: int | None) -> bool:
-        return (
-            self.retracted_at is None
-            and self.labels == labels
-            and self.external_ref == external_ref
-            and self.quality == quality
-        )
