@@ -3,6 +3,7 @@ PostgreSQL a batch reads rows bounded by the batch, not by the table."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -129,6 +130,23 @@ async def test_a_new_value_in_the_same_batch_as_stored_ones_gets_its_fields(api:
     assert [r["status"] for r in body["results"]] == ["existing", "created"]
     assert (await own_contribution(api, body["results"][0]["hash_id"]))["quality"] == 80
     assert (await own_contribution(api, body["results"][1]["hash_id"]))["external_ref"] == "r2"
+
+
+# --- concurrent batches ---------------------------------------------------------------------
+
+
+async def test_concurrent_batches_sharing_new_values_in_opposite_orders_both_succeed(
+    api: Api,
+) -> None:
+    for round_ in range(4):
+        forward = [item(pdq_value(round_ * 10_000 + n)) for n in range(3000)]
+
+        first, second = await asyncio.gather(
+            submit(api, forward, member="alpha"), submit(api, forward[::-1], member="beta")
+        )
+
+        assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert await api.sql("SELECT contributors, count(*) FROM hashes GROUP BY 1") == [(2, 12_000)]
 
 
 # --- a batch costs what the batch is, not what the table is (PostgreSQL) -------------------

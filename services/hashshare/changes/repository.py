@@ -53,15 +53,25 @@ class ChangeRepository:
     def _is_postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
+    async def lock_for_append(self) -> None:
+        """Take now the lock an append takes (PostgreSQL; SQLite has one writer anyway).
+
+        A bulk submission takes it before it inserts hashes: two batches that share new
+        values in different orders would otherwise each hold some of the values' unique-key
+        locks and wait for the other's (a deadlock, which PostgreSQL breaks by failing one).
+        """
+        if self._is_postgres():
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
+            )
+
     async def append(self, rows: list[dict[str, Any]]) -> None:
         """Append changes (hash_id, signal_type, value, status, labels, contributors)."""
         if not rows:
             return
         self.session.info.setdefault(CHANGED_HASH_IDS, set()).update(row["hash_id"] for row in rows)
         if self._is_postgres():
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
-            )
+            await self.lock_for_append()  # a no-op when this transaction holds it already
             await self.session.execute(
                 text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 from hashshare.audit.service import record
 from hashshare.auth.scopes import Scope
+from hashshare.changes.repository import ChangeRepository
 from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
 from hashshare.deps import Principal
@@ -136,6 +137,7 @@ async def submit(
     parsed = await _validate(items, settings)
     repository = HashRepository(uow.session)
     await repository.prefer_index_lookups()
+    await ChangeRepository(uow.session).lock_for_append()
     now = utcnow()
 
     # Repeats of one value within a batch merge into one contribution.
