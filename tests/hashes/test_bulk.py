@@ -149,6 +149,33 @@ async def test_concurrent_batches_sharing_new_values_in_opposite_orders_both_suc
     assert await api.sql("SELECT contributors, count(*) FROM hashes GROUP BY 1") == [(2, 12_000)]
 
 
+async def test_concurrent_writers_of_stored_hashes_count_every_contribution_once(
+    api: Api,
+) -> None:
+    await api.add_member("gamma")
+    for round_ in range(5):
+        stored = [item(pdq_value(100_000 + round_ * 100 + n)) for n in range(50)]
+        fresh = [item(pdq_value(200_000 + round_ * 100 + n)) for n in range(50)]
+        assert (await submit(api, stored, member="beta")).status_code == 200
+        hash_id = (await submitted(api, stored[:1], member="beta"))["results"][0]["hash_id"]
+
+        answers = await asyncio.gather(
+            submit(api, fresh + stored, member="alpha"),
+            submit(api, stored[::-1], member="gamma"),
+            submit(api, stored, member="alpha"),  # a retry while the first is running
+            api.client.delete(f"/v1/hashes/{hash_id}", headers=api.auth("beta")),
+        )
+
+        assert [a.status_code for a in answers] == [200] * 4, [a.text[:300] for a in answers]
+        counts = await api.sql(
+            "SELECT h.contributors, count(c.id) FROM hashes h JOIN contributions c"
+            " ON c.hash_id = h.id AND c.retracted_at IS NULL WHERE h.id = :id"
+            " GROUP BY h.contributors",
+            id=hash_id,
+        )
+        assert counts == [(2, 2)]  # alpha's and gamma's; beta retracted
+
+
 # --- a batch costs what the batch is, not what the table is (PostgreSQL) -------------------
 
 SEEDED = 100_000

@@ -54,16 +54,23 @@ class ChangeRepository:
         return self.session.get_bind().dialect.name == "postgresql"
 
     async def lock_for_append(self) -> None:
-        """Take now the lock an append takes (PostgreSQL; SQLite has one writer anyway).
+        """Take now the lock that orders writers of the shared set, until commit.
 
-        A bulk submission takes it before it inserts hashes: two batches that share new
-        values in different orders would otherwise each hold some of the values' unique-key
-        locks and wait for the other's (a deadlock, which PostgreSQL breaks by failing one).
+        Every transaction that changes hashes takes it first (a submission, a retraction,
+        feedback, a resolution), so writers never hold rows another one waits for while
+        waiting for this lock: no deadlock between two batches that share values in
+        different orders, or between a batch and a retraction, and no two submissions
+        counting the same hash's contributions at once. PostgreSQL: the advisory lock that
+        appends take. SQLite: the database's write lock (one writer at a time anyway), taken
+        here rather than at the first write, so that what a submission reads before writing
+        is not stale.
         """
         if self._is_postgres():
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
             )
+        else:
+            await self.session.execute(text("UPDATE changes SET seq = seq WHERE 0"))
 
     async def append(self, rows: list[dict[str, Any]]) -> None:
         """Append changes (hash_id, signal_type, value, status, labels, contributors)."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hashshare.audit.service import record
+from hashshare.changes.repository import ChangeRepository
 from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
 from hashshare.deps import Principal
@@ -111,6 +112,7 @@ async def give_feedback(
     uow: UnitOfWork, settings: Settings, principal: Principal, hash_id: int, body: FeedbackIn
 ) -> FeedbackOut:
     _check(body)
+    await ChangeRepository(uow.session).lock_for_append()
     hash_row = await _hash_or_404(uow, hash_id)
     if hash_row.status == HashStatus.RETRACTED.value:
         raise Conflict("this hash is retracted; there is nothing to judge", code="hash_retracted")
@@ -151,6 +153,7 @@ async def resolve(
     uow: UnitOfWork, indexes: IndexHolder, principal: Principal, hash_id: int, body: ResolutionIn
 ) -> ResolutionOut:
     """An admin's decision on a disputed hash."""
+    await ChangeRepository(uow.session).lock_for_append()
     hash_row = await _hash_or_404(uow, hash_id)
     previous = hash_row.status
     now = utcnow()

@@ -290,6 +290,7 @@ async def retract(
     uow: UnitOfWork, indexes: IndexHolder, principal: Principal, hash_id: int
 ) -> RetractResponse:
     """Retract the caller's own contribution; the hash stops matching when none remain."""
+    await ChangeRepository(uow.session).lock_for_append()
     repository = HashRepository(uow.session)
     hash_row = await repository.get(hash_id)
     if hash_row is None:

@@ -126,7 +126,11 @@ def _warnings(hashes: ImageHashes, settings: Settings, matching_skipped: bool) -
     quality = hashes.pdq_quality
     if quality is None or quality >= settings.min_pdq_quality:
         return []
-    consequence = "it was not matched" if matching_skipped else "it would be refused for submission"
+    consequence = (
+        "its perceptual hashes were not matched (md5 and sha256 were)"
+        if matching_skipped
+        else "it would be refused for submission"
+    )
     return [
         HashWarning(
             code="low_quality",
