@@ -108,13 +108,12 @@ _PG_INSERT_HASHES = text(
     SELECT t.signal_type, t.value, 'active', CAST(t.labels AS json), 1, :now, :now, :now
     FROM unnest(CAST(:signal_types AS varchar[]), CAST(:hash_values AS bytea[]),
                 CAST(:labels AS text[])) WITH ORDINALITY AS t(signal_type, value, labels, n)
-    -- Values already stored draw no id from the sequence (a daily re-sync of millions
-    -- would otherwise burn millions of ids); ON CONFLICT covers concurrent inserts.
+    -- Values already stored are skipped here rather than by ON CONFLICT, which would draw
+    -- an id from the sequence for each (a daily re-sync of millions burns millions).
     WHERE NOT EXISTS (
         SELECT 1 FROM hashes AS h WHERE h.signal_type = t.signal_type AND h.value = t.value
     )
     ORDER BY t.n
-    ON CONFLICT (signal_type, value) DO NOTHING
     RETURNING id, signal_type, value
     """
 )
@@ -160,7 +159,6 @@ _SQLITE_INSERT_HASHES = text(
     INSERT INTO hashes (signal_type, value, status, labels, contributors,
                         first_contributed_at, last_contributed_at, updated_at)
     VALUES (:signal_type, :value, 'active', :labels, 1, :now, :now, :now)
-    ON CONFLICT (signal_type, value) DO NOTHING
     """
 )
 _SQLITE_INSERT_CONTRIBUTIONS = text(
@@ -247,13 +245,14 @@ class HashRepository:
         """Insert the values not stored yet as active hashes with one contribution's labels.
 
         Returns the ids of the values inserted (in the order of `rows`) and the state of the
-        others: stored before, or meanwhile by a concurrent submission.
+        others. The caller holds the writers' lock (`ChangeRepository.lock_for_append`), so
+        no other submission inserts meanwhile.
         """
         if not rows:
             return {}, {}
         if self.postgres:
             # One statement: an anti-join skips stored values without drawing ids for them
-            # (a daily re-sync would burn millions); ON CONFLICT waits for concurrent inserts.
+            # (a daily re-sync would burn millions).
             result = await self.session.execute(
                 _PG_INSERT_HASHES,
                 {
@@ -267,17 +266,14 @@ class HashRepository:
             stored = await self.find([key for key in _keys(rows) if key not in inserted])
             return inserted, stored
         # SQLite: look up, insert the rest with a plain executemany (far cheaper through the
-        # driver than RETURNING), and look their ids up; SQLite's one writer at a time means
-        # no one else inserts after our first write, so a short count means a race before it,
-        # and those values are then treated as stored (their state is derived afresh).
+        # driver than RETURNING), and look their ids up.
         stored = await self.find(_keys(rows))
         missing = [row for row in rows if (row.signal_type, row.value) not in stored]
         if not missing:
             return {}, stored
         stamp = self._stored_form(HASHES.c.updated_at, now)
-        written = 0
         for chunk in _chunks(missing, 2000):
-            result = await self.session.execute(
+            await self.session.execute(
                 _SQLITE_INSERT_HASHES,
                 [
                     {
@@ -289,12 +285,8 @@ class HashRepository:
                     for row in chunk
                 ],
             )
-            written += result.rowcount  # type: ignore[attr-defined]
         new = await self.find(_keys(missing))
-        if written == len(missing):
-            return {key: state.id for key, state in new.items()}, stored
-        stored.update(new)
-        return {}, stored
+        return {key: state.id for key, state in new.items()}, stored
 
     async def find(self, keys: Sequence[Key]) -> dict[Key, HashState]:
         """The stored hashes among `keys`."""

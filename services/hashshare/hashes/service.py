@@ -147,8 +147,7 @@ async def submit(
         earlier = merged.get(key)
         merged[key] = item if earlier is None else earlier.merged_with(item)
 
-    # Values not stored yet go in at once; the others (stored before, or by a concurrent
-    # submission meanwhile) are looked up.
+    # Values not stored yet go in at once; the others are looked up.
     inserted, stored = await repository.store_new(
         [NewHash(key[0], key[1], item.labels) for key, item in merged.items()], now
     )
