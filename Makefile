@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test install openapi bench clean
+.PHONY: run test install openapi clean
 
 $(STAMP): pyproject.toml setup.py services/hashshare/matching/_kernel.pyx
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.engine import make_url
 
-from hashshare.audit.service import Actor
-from hashshare.db import create_engine, create_session_factory
-from hashshare.members.service import add_member
+from hashshare import db
+from hashshare.auth.principal import Actor
+from hashshare.members.service import MemberService
 from hashshare.migrations import upgrade
 
 U8 = npt.NDArray[np.uint8]
@@ -176,13 +176,13 @@ def drop_database(database: Database) -> None:
 
 
 async def _add_member(url: str) -> None:
-    engine = create_engine(url)
+    service_database = db.Database(url)
     try:
-        async with create_session_factory(engine)() as session, session.begin():
+        async with service_database.unit() as uow:
             actor = Actor(sub="benchmark", member_id=None, request_id=None)
-            await add_member(session, actor, MEMBER, "Benchmarks")
+            await MemberService(service_database, 0).add(uow, actor, MEMBER, "Benchmarks")
     finally:
-        await engine.dispose()
+        await service_database.dispose()
 
 
 # The key column of each seeded table: seeding appends after the rows already there.

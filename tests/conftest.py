@@ -2,8 +2,9 @@
 
 Every storage test runs twice: on SQLite (a temporary file) and on PostgreSQL. The
 PostgreSQL server is named by HASHSHARE_TEST_POSTGRES_URL (default: the local server, database
-`test`); each run creates its own database there and drops it afterwards. Without a reachable
-server the PostgreSQL half is skipped and the summary says so, unless
+`test`); each run creates its own database there (named after its process id) and drops it
+afterwards; a run killed before it could drops nothing, so the next run drops it. Without a
+reachable server the PostgreSQL half is skipped and the summary says so, unless
 HASHSHARE_REQUIRE_POSTGRES=1 (set by .ci/run), which turns that into a failure.
 """
 
@@ -58,11 +59,48 @@ async def _pg_admin(sql: str, url: str = PG_URL) -> None:
         await conn.close()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_abandoned_databases() -> None:
+    """Drop the databases of earlier runs on this machine whose process is gone (a run
+    killed before its teardown). The owner's pid is part of each database's name."""
+    import asyncpg
+
+    target = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        database=target.database,
+        timeout=5,
+    )
+    try:
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hashshare\\_test\\_p%'"
+        )
+        for (name,) in names:
+            pid = name.removeprefix("hashshare_test_p").split("_")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def _create_pg_database() -> str | None:
     """Create a private database for this run; return its URL, or None if unreachable."""
     global _pg_skip_reason
-    name = f"hashshare_test_{uuid.uuid4().hex[:12]}"
+    name = f"hashshare_test_p{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
+        asyncio.run(_drop_abandoned_databases())
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         _pg_skip_reason = f"PostgreSQL at {make_url(PG_URL).render_as_string()} unreachable: {exc}"
@@ -145,16 +183,16 @@ class Api:
         return {"Authorization": f"Bearer {self.token(member, scopes, sub)}"}
 
     async def add_member(self, member_id: str, name: str | None = None) -> None:
-        from hashshare.audit.service import Actor
-        from hashshare.members.service import add_member
+        from hashshare.auth.principal import Actor
 
-        async with self.app.state.runtime.session_factory() as session, session.begin():
-            await add_member(
-                session, Actor("test", None, None), member_id, name or member_id.title()
+        runtime = self.app.state.runtime
+        async with runtime.database.unit() as uow:
+            await runtime.members.add(
+                uow, Actor("test", None, None), member_id, name or member_id.title()
             )
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
-        async with self.app.state.runtime.session_factory() as session, session.begin():
+        async with self.app.state.runtime.database.sessions() as session, session.begin():
             result = await session.execute(text(statement), params)
             return list(result.all()) if result.returns_rows else []
 

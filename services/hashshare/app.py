@@ -1,8 +1,8 @@
 """The application factory.
 
 `create_app(settings)` builds a fresh app; nothing touches the database or the network until
-its lifespan starts: then the engine, session factory, token verifier and match indexes are
-created and kept on `app.state.runtime`.
+its lifespan starts: then the components and services are built (`Runtime.build`), the match
+index is loaded and the change feed followed, all kept on `app.state.runtime`.
 """
 
 from __future__ import annotations
@@ -16,23 +16,20 @@ from fastapi.responses import JSONResponse
 
 from hashshare import __version__
 from hashshare.audit.router import router as audit_router
-from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
-from hashshare.db import create_engine, create_session_factory
 from hashshare.deps import audit_refusal
-from hashshare.errors import install_error_handlers
+from hashshare.error_handlers import install_error_handlers
 from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
 from hashshare.hashing.router import router as hashing_router
 from hashshare.hashing.router import upload_body_limits
 from hashshare.labels.router import router as labels_router
-from hashshare.matching.holder import ChangeFollower, IndexHolder, feed_status
 from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
 from hashshare.middleware import RequestContextMiddleware
-from hashshare.runtime import MemberDirectory, Runtime
+from hashshare.runtime import Runtime, check_kernel
 from hashshare.stats.router import router as stats_router
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
@@ -61,34 +58,17 @@ def tune_gc_for_serving() -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     verifier = TokenVerifier(settings)  # fails fast on unusable key configuration
+    check_kernel(settings)  # and on a missing compiled kernel outside development mode
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        session_factory = create_session_factory(engine)
-        indexes = IndexHolder(settings.hit_cache_size)
-        audit = AuditWriter(engine)
-        app.state.runtime = Runtime(
-            settings=settings,
-            engine=engine,
-            session_factory=session_factory,
-            verifier=verifier,
-            members=MemberDirectory(session_factory, settings.member_cache_seconds),
-            indexes=indexes,
-            audit=audit,
-        )
-        follower = ChangeFollower(
-            indexes, session_factory, settings.database_url, settings.feed_poll_seconds
-        )
+        runtime = Runtime.build(settings, verifier)
+        app.state.runtime = runtime
         try:
-            await indexes.load(session_factory, settings.index_load_chunk)
-            await follower.start()
-            audit.start()
+            await runtime.start()
             yield
         finally:
-            await audit.stop()
-            await follower.stop()
-            await engine.dispose()
+            await runtime.stop()
 
     app = FastAPI(
         title="hashshare",
@@ -104,10 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
         body_limits=upload_body_limits(settings),
     )
     # Routes are tried in order: the match route, called for every upload, comes first.
+    # Reading a hash (feedback's router) comes before retracting it (hashes'), so that a
+    # wrong method on /v1/hashes/{id} is told `Allow: GET` first.
     for router in (
         matching_router,
-        hashes_router,
         feedback_router,
+        hashes_router,
         changes_router,
         hashing_router,
         audit_router,
@@ -124,21 +106,23 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", tags=["health"], summary="Readiness: the match index is loaded")
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        if runtime is None or not runtime.indexes.ready:
+        if runtime is None or not runtime.holder.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
-        feed = feed_status(runtime.indexes)
+        feed = runtime.follower.position.status()
+        kernels = runtime.holder.kernels()
         return JSONResponse(
             {
                 "status": "ready",
-                "load_seconds": runtime.indexes.load_seconds,
+                "load_seconds": runtime.holder.load_seconds,
                 "feed": feed,
                 "signal_types": {
                     name: {
                         "size": size,
+                        "kernel": kernels[name],
                         "behind": feed["behind"],
                         "behind_seconds": feed["behind_seconds"],
                     }
-                    for name, size in runtime.indexes.sizes().items()
+                    for name, size in runtime.holder.sizes().items()
                 },
             }
         )

@@ -93,20 +93,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_session(work: Any) -> Any:
-    from hashshare.db import create_engine, create_session_factory
+async def _in_unit(work: Any) -> Any:
+    """Run `work(database, uow)` in one transaction of the configured database."""
+    from hashshare.db import Database
 
-    settings = _settings()
-    engine = create_engine(settings.database_url)
+    database = Database(_settings().database_url)
     try:
-        async with create_session_factory(engine)() as session, session.begin():
-            return await work(session)
+        async with database.unit() as uow:
+            return await work(database, uow)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def _cli_actor() -> Any:
-    from hashshare.audit.service import Actor
+    from hashshare.auth.principal import Actor
 
     try:
         user = getpass.getuser()
@@ -116,23 +116,24 @@ def _cli_actor() -> Any:
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
-    from hashshare.members.service import add_member
+    from hashshare.members.service import MemberService
 
-    async def work(session: Any) -> Any:
-        return await add_member(session, _cli_actor(), args.id, args.name)
+    async def work(database: Any, uow: Any) -> Any:
+        return await MemberService(database, 0).add(uow, _cli_actor(), args.id, args.name)
 
-    member = asyncio.run(_with_session(work))
+    member = asyncio.run(_in_unit(work))
     print(f"added member {member.id} ({member.name})")
     return 0
 
 
 def cmd_member_list(args: argparse.Namespace) -> int:
-    from hashshare.members.service import list_members
+    from hashshare.members.service import MemberService
 
-    async def work(session: Any) -> Any:
-        return [(m.id, m.name, m.active, m.created_at) for m in await list_members(session)]
+    async def work(database: Any, uow: Any) -> Any:
+        members = await MemberService(database, 0).list(uow)
+        return [(m.id, m.name, m.active, m.created_at) for m in members]
 
-    for member_id, name, active, created_at in asyncio.run(_with_session(work)):
+    for member_id, name, active, created_at in asyncio.run(_in_unit(work)):
         state = "active" if active else "inactive"
         print(f"{member_id}\t{name}\t{state}\t{created_at.isoformat()}")
     return 0
@@ -141,13 +142,13 @@ def cmd_member_list(args: argparse.Namespace) -> int:
 def cmd_token_issue(args: argparse.Namespace) -> int:
     from hashshare.audit.service import record
     from hashshare.auth.tokens import issue_token
-    from hashshare.members.repository import MemberRepository
+    from hashshare.members.service import MemberService
 
     settings = _settings()
     scopes = args.scope.split()
 
-    async def work(session: Any) -> str:
-        member = await MemberRepository(session).get(args.member)
+    async def work(database: Any, uow: Any) -> str:
+        member = await MemberService(database, 0).get(uow, args.member)
         if member is None or not member.active:
             raise ConfigError(f"no active member {args.member!r}; add it with `member add`")
         token = issue_token(
@@ -158,7 +159,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             ttl_seconds=args.ttl,
         )
         await record(
-            session,
+            uow.session,
             _cli_actor(),
             "token.issue",
             details={
@@ -170,7 +171,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         )
         return token
 
-    print(asyncio.run(_with_session(work)))
+    print(asyncio.run(_in_unit(work)))
     return 0
 
 
@@ -179,14 +180,14 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     with Path(args.out).open("w", encoding="utf-8") as out:
 
-        async def work(session: Any) -> int:
+        async def work(database: Any, uow: Any) -> int:
             count = 0
-            async for line in export_lines(session):
+            async for line in export_lines(uow.session):
                 out.write(line)
                 count += 1
             return count
 
-        count = asyncio.run(_with_session(work))
+        count = asyncio.run(_in_unit(work))
     print(f"exported {count} events to {args.out}")
     return 0
 
@@ -235,14 +236,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hashshare.stats.report import markdown, parse_period
-    from hashshare.stats.service import compute
+    from hashshare.stats.service import StatsService
 
     since, until = parse_period(args.period)
 
-    async def work(session: Any) -> Any:
-        return await compute(session, since, until)
+    async def work(database: Any, uow: Any) -> Any:
+        return await StatsService().compute(uow, since, until)
 
-    stats = asyncio.run(_with_session(work))
+    stats = asyncio.run(_in_unit(work))
     if args.format == "json":
         print(stats.model_dump_json(indent=2))
     else:

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     feed_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often replicas poll the change feed."
     )
+    allow_numpy_kernel: bool = Field(
+        default=False,
+        description="Serve from the numpy match kernel (about 20 times slower) when the "
+        "compiled one is missing; refused outside development mode otherwise.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -169,7 +174,9 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        from hashshare.db import is_postgresql
+
+        return not is_postgresql(self.database_url)
 
 
 def load_settings(**overrides: Any) -> Settings:

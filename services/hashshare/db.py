@@ -1,20 +1,25 @@
-"""Database plumbing: declarative base, engine, and the per-request unit of work.
+"""Database plumbing: declarative base, engine, and the unit of work.
 
-A request gets one `UnitOfWork`. Services and repositories only `flush()`; the dependency
-commits when the handler returns and rolls back when it raises. Side effects that must not
-outlive a rolled-back transaction (updating the in-memory match index) are registered with
-`on_commit` and run only after the commit succeeded.
+A request gets one `UnitOfWork` (`Database.unit()`). Services and repositories only
+`flush()`; the unit commits when the handler returns and rolls back when it raises. Side
+effects that must not outlive a rolled-back transaction (applying the transaction's changes
+to the in-memory shared set) are registered with `on_commit` and run only after the commit
+succeeded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, MetaData, TypeDecorator, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -79,9 +84,29 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntr
     cursor.close()
 
 
+def is_postgresql(
+    target: str | AsyncEngine | AsyncConnection | AsyncSession | Connection | Dialect,
+) -> bool:
+    """Whether `target` (a database URL, engine, connection, session or dialect) is
+    PostgreSQL; the other backend is SQLite. The one way to ask."""
+    if isinstance(target, str):
+        return make_url(target).get_backend_name() == "postgresql"
+    if isinstance(target, Dialect):
+        return target.name == "postgresql"
+    if isinstance(target, AsyncSession):
+        return target.get_bind().dialect.name == "postgresql"
+    return target.dialect.name == "postgresql"
+
+
+@functools.lru_cache(maxsize=1024)
+def labels_json(labels: tuple[str, ...]) -> str:
+    """The JSON text of a label list; a bulk write repeats a few of them thousands of times."""
+    return json.dumps(list(labels))
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys, WAL and a busy timeout."""
-    if database_url.startswith("sqlite"):
+    if not is_postgresql(database_url):
         # A pool as large as PostgreSQL's: with the default (5), bursts of concurrent requests
         # open and close overflow connections (a thread each, for aiosqlite) all the time.
         engine = create_async_engine(database_url, pool_size=10, max_overflow=20)
@@ -94,37 +119,54 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-# Where `ChangeRepository.append` notes, in `session.info`, the hashes a transaction changed.
-CHANGED_HASH_IDS = "hashshare.changed_hash_ids"
-
-
 class UnitOfWork:
-    """One transaction: a session plus callbacks to run once it has committed.
+    """One transaction: a session plus callbacks to run once it has committed."""
 
-    `on_changed` is told, after the commit, which hashes the transaction put on the change
-    feed (the app uses it to drop them from the match path's memory of hits).
-    """
-
-    def __init__(
-        self, session: AsyncSession, on_changed: Callable[[set[int]], None] | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._on_changed = on_changed
         self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def postgresql(self) -> bool:
+        return is_postgresql(self.session)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
         await self.session.commit()
-        changed: set[int] = self.session.info.pop(CHANGED_HASH_IDS, set())
-        if changed and self._on_changed is not None:
-            self._on_changed(changed)
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
 
     async def rollback(self) -> None:
         self._after_commit.clear()
-        self.session.info.pop(CHANGED_HASH_IDS, None)
         await self.session.rollback()
+
+
+class Database:
+    """The engine and its sessions: the one way services reach the database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = create_session_factory(self.engine)
+
+    @property
+    def postgresql(self) -> bool:
+        return is_postgresql(self.url)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction that commits if the block ends normally and rolls back if it raises."""
+        async with self.sessions() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+            except BaseException:
+                await uow.rollback()
+                raise
+            await uow.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -5,65 +5,126 @@
   (`audit_refusal`), whatever the route.
 - `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
   scopes; both kinds of refusal are audited.
+- One alias per service (`Hashes`, `Matches`, ...), built once in the lifespan.
+- Shared query parameters: `TimeRange`, and cursors through `validation.parse_cursor`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hashshare.audit.service import Actor, Outcome
+from hashshare.audit.service import AuditService, Outcome
+from hashshare.auth.principal import Actor, Principal
 from hashshare.auth.scopes import Scope
 from hashshare.auth.tokens import TokenError
+from hashshare.changes.service import ChangeService
 from hashshare.db import UnitOfWork
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
+from hashshare.feedback.service import FeedbackService
+from hashshare.hashes.service import HashService
+from hashshare.hashing.service import ImageService
+from hashshare.labels.service import ReferenceService
+from hashshare.matching.service import MatchService
+from hashshare.members.service import MemberService
 from hashshare.runtime import Runtime
+from hashshare.stats.service import StatsService
+from hashshare.validation import require_time_zone
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller."""
-
-    sub: str
-    member_id: str
-    scopes: frozenset[str]
-    request_id: str
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(sub=self.sub, member_id=self.member_id, request_id=self.request_id)
-
-    def has(self, scope: Scope) -> bool:
-        return scope.value in self.scopes
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).database.unit() as uow:
+        yield uow
+
+
+UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+# Services (plain `async def`: a sync dependency would run in a worker thread).
+async def _hashes(request: Request) -> HashService:
+    return runtime_of(request).hashes
+
+
+async def _feedback(request: Request) -> FeedbackService:
+    return runtime_of(request).feedback
+
+
+async def _changes(request: Request) -> ChangeService:
+    return runtime_of(request).changes
+
+
+async def _matches(request: Request) -> MatchService:
+    return runtime_of(request).matches
+
+
+async def _images(request: Request) -> ImageService:
+    return runtime_of(request).images
+
+
+async def _members(request: Request) -> MemberService:
+    return runtime_of(request).members
+
+
+async def _audit_log(request: Request) -> AuditService:
+    return runtime_of(request).audit_log
+
+
+async def _stats(request: Request) -> StatsService:
+    return runtime_of(request).stats
+
+
+async def _reference(request: Request) -> ReferenceService:
+    return runtime_of(request).reference
+
+
+Hashes = Annotated[HashService, Depends(_hashes)]
+Feedback = Annotated[FeedbackService, Depends(_feedback)]
+Changes = Annotated[ChangeService, Depends(_changes)]
+Matches = Annotated[MatchService, Depends(_matches)]
+Images = Annotated[ImageService, Depends(_images)]
+Members = Annotated[MemberService, Depends(_members)]
+AuditLog = Annotated[AuditService, Depends(_audit_log)]
+Statistics = Annotated[StatsService, Depends(_stats)]
+Reference = Annotated[ReferenceService, Depends(_reference)]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A time range of a query: `since` inclusive, `until` exclusive, both with a zone."""
+
+    since: datetime | None
+    until: datetime | None
+
+
+async def _period(
+    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601.")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+) -> Period:
+    return Period(require_time_zone("since", since), require_time_zone("until", until))
+
+
+TimeRange = Annotated[Period, Depends(_period)]
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
-
-
-async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.session_factory() as session:
-        uow = UnitOfWork(session, on_changed=runtime.indexes.hits.forget)
-        try:
-            yield uow
-        except Exception:
-            await uow.rollback()
-            raise
-        else:
-            await uow.commit()
 
 
 async def audit_refusal(request: Request, status: int, code: str) -> None:
@@ -72,9 +133,8 @@ async def audit_refusal(request: Request, status: int, code: str) -> None:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         return
-    runtime: Runtime = request.app.state.runtime
     outcome = Outcome.DENIED if status in (401, 403) else Outcome.REJECTED
-    await runtime.audit.record(
+    await runtime_of(request).audit.record(
         principal.actor,
         "request.denied" if outcome is Outcome.DENIED else "request.rejected",
         outcome,
@@ -85,9 +145,6 @@ async def audit_refusal(request: Request, status: int, code: str) -> None:
             "code": code,
         },
     )
-
-
-UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
 async def _refuse(
@@ -103,7 +160,7 @@ async def _refuse(
         Outcome.DENIED,
         details={"method": request.method, "path": request.url.path, "code": error.code},
     )
-    error.audited = True  # type: ignore[attr-defined]
+    error.audited = True
     return error
 
 
@@ -177,7 +234,7 @@ def require_scope(*scopes: Scope) -> Any:
     wanted = frozenset(scope.value for scope in scopes)
 
     async def check_scope(request: Request, _credentials: Credentials) -> Principal:
-        runtime: Runtime = request.app.state.runtime
+        runtime = runtime_of(request)
         principal = await authenticate(request, runtime)
         return await _check_scope(request, runtime, principal, wanted)
 
@@ -192,7 +249,7 @@ def require_scope_unless_public(*scopes: Scope) -> Any:
     async def check_scope_unless_public(
         request: Request, _credentials: Credentials
     ) -> Principal | None:
-        runtime: Runtime = request.app.state.runtime
+        runtime = runtime_of(request)
         if runtime.settings.stats_public:
             return None
         principal = await authenticate(request, runtime)

@@ -1,22 +1,15 @@
-"""One error hierarchy and the handlers that render it.
+"""One error hierarchy, free of any web framework.
 
 Every error leaves the service as `{"error": {"code", "message", "details"}}` with a stable
-`code` that clients can branch on; messages are for people and may change.
+`code` that clients can branch on; messages are for people and may change. Services raise
+these; `error_handlers.py`, next to the app, renders them as HTTP responses.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger(__name__)
 
 
 class HashshareError(Exception):
@@ -31,6 +24,8 @@ class HashshareError(Exception):
         if code is not None:
             self.code = code
         self.details = details
+        # Set where the refusal was already written to the audit log (authentication).
+        self.audited = False
 
 
 class AuthenticationError(HashshareError):
@@ -53,30 +48,19 @@ class Conflict(HashshareError):
     code = "conflict"
 
 
-class PayloadTooLarge(HashshareError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class ValidationFailed(HashshareError):
     status_code = 422
     code = "validation_error"
 
 
-# What FastAPI says when a body cannot be decoded at all (e.g. it is not UTF-8).
-BODY_PARSE_ERROR = "There was an error parsing the body"
+class MalformedUpload(HashshareError):
+    status_code = 400
+    code = "malformed_upload"
 
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "invalid_token",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-}
+
+class NotMultipart(HashshareError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class ErrorDetail(BaseModel):
@@ -100,93 +84,3 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: Any = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
-
-
-def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """Keep location, type and message; drop echoed input, which may be huge or hostile."""
-    cleaned = []
-    for err in list(errors)[:50]:
-        cleaned.append(
-            {
-                "loc": [part if isinstance(part, int) else str(part)[:100] for part in err["loc"]],
-                "type": str(err.get("type", "")),
-                "message": str(err.get("msg", ""))[:300],
-            }
-        )
-    return cleaned
-
-
-# Called with (request, status, code) for every refused request that was not audited where
-# it was refused; the app records those of an authenticated caller (deps.audit_refusal).
-RefusalHook = Callable[[Request, int, str], Awaitable[None]]
-
-
-async def _hashshare_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HashshareError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
-
-
-def _is_malformed_json(exc: RequestValidationError) -> bool:
-    return any(err.get("type") == "json_invalid" for err in exc.errors())
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    if _is_malformed_json(exc):
-        return error_response(400, "malformed_json", "request body is not valid JSON")
-    return error_response(
-        422, "validation_error", "request failed validation", _clean_validation_errors(exc.errors())
-    )
-
-
-def _refusal_code(exc: Exception) -> str:
-    if isinstance(exc, HashshareError):
-        return exc.code
-    assert isinstance(exc, RequestValidationError)
-    return "malformed_json" if _is_malformed_json(exc) else "validation_error"
-
-
-def _audited(
-    handler: Callable[[Request, Exception], Awaitable[JSONResponse]], on_refusal: RefusalHook
-) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        response = await handler(request, exc)
-        if not getattr(exc, "audited", False):
-            await on_refusal(request, response.status_code, _refusal_code(exc))
-        return response
-
-    return handle
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "http_error")
-    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
-        code = "malformed_json"
-    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "internal server error")
-
-
-def install_error_handlers(app: FastAPI, on_refusal: RefusalHook) -> None:
-    """The one error shape for every failure; refusals (our errors and request validation)
-    are also reported to `on_refusal`, after any transaction of the request was rolled back."""
-    app.add_exception_handler(HashshareError, _audited(_hashshare_error, on_refusal))
-    app.add_exception_handler(RequestValidationError, _audited(_validation_error, on_refusal))
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

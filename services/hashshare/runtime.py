@@ -1,50 +1,113 @@
-"""What one running app holds: created in the lifespan, kept on `app.state.runtime`."""
+"""What one running app holds, built once in its lifespan and kept on `app.state.runtime`.
+
+Services are built here from their collaborators, so a service gets what it needs once, in
+its constructor, and a request hands it only what belongs to the request (the unit of work,
+the caller, the body).
+"""
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
+from hashshare.audit.service import AuditService
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
-from hashshare.config import Settings
+from hashshare.changes.service import ChangeService
+from hashshare.changes.source import DatabaseChangeSource
+from hashshare.config import ConfigError, Settings
+from hashshare.db import Database
+from hashshare.feedback.service import FeedbackService
+from hashshare.hashes.service import HashService
+from hashshare.hashing.service import ImageHasher, ImageService
+from hashshare.labels.service import ReferenceService
+from hashshare.matching import mih
+from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
-from hashshare.members.models import Member
+from hashshare.matching.loader import load_indexes
+from hashshare.matching.service import MatchService
+from hashshare.members.service import MemberService
+from hashshare.stats.service import StatsService
 
-
-class MemberDirectory:
-    """Answers "is this member active?", trusting a yes for a few seconds.
-
-    Tokens are verified on every request; remembering known members keeps the match path
-    free of a database round trip. A "no" is never cached, so a new member works at once.
-    """
-
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], ttl: float) -> None:
-        self._session_factory = session_factory
-        self._ttl = ttl
-        self._active_until: dict[str, float] = {}
-
-    async def is_active(self, member_id: str) -> bool:
-        now = time.monotonic()
-        if self._active_until.get(member_id, 0.0) > now:
-            return True
-        async with self._session_factory() as session:
-            member = await session.get(Member, member_id)
-        if member is not None and member.active:
-            self._active_until[member_id] = now + self._ttl
-            return True
-        self._active_until.pop(member_id, None)
-        return False
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
+    database: Database
     verifier: TokenVerifier
-    members: MemberDirectory
-    indexes: IndexHolder
+    holder: IndexHolder
     audit: AuditWriter
+    follower: ChangeFollower
+    changes: ChangeService
+    hashes: HashService
+    feedback: FeedbackService
+    matches: MatchService
+    images: ImageService
+    members: MemberService
+    audit_log: AuditService
+    stats: StatsService
+    reference: ReferenceService
+
+    @classmethod
+    def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
+        """Wire the components; nothing runs until `start`."""
+        database = Database(settings.database_url)
+        holder = IndexHolder(settings.hit_cache_size)
+        audit = AuditWriter(database.engine)
+        changes = ChangeService(holder)
+        hashes = HashService(settings, changes)
+        matches = MatchService(settings, database, holder, hashes, audit)
+        return cls(
+            settings=settings,
+            database=database,
+            verifier=verifier,
+            holder=holder,
+            audit=audit,
+            follower=ChangeFollower(
+                holder,
+                DatabaseChangeSource(database),
+                settings.feed_poll_seconds,
+                after_poll=holder.start_rebuilds,
+            ),
+            changes=changes,
+            hashes=hashes,
+            feedback=FeedbackService(settings, hashes, changes),
+            matches=matches,
+            images=ImageService(settings, ImageHasher.from_settings(settings), matches),
+            members=MemberService(database, settings.member_cache_seconds),
+            audit_log=AuditService(database),
+            stats=StatsService(),
+            reference=ReferenceService(settings),
+        )
+
+    async def start(self) -> None:
+        """Load the index, then follow the feed from where the load read it."""
+        head = await load_indexes(
+            self.holder, self.database, self.hashes, self.changes, self.settings.index_load_chunk
+        )
+        self.follower.start_at(head)
+        await self.follower.start()
+        self.audit.start()
+
+    async def stop(self) -> None:
+        await self.audit.stop()
+        await self.follower.stop()
+        await self.holder.stop()
+        await self.database.dispose()
+
+
+def check_kernel(settings: Settings) -> str:
+    """The name of the match kernel this process will use; outside development mode, refuse
+    the numpy fallback (about 20 times slower) unless the settings allow it explicitly."""
+    name = mih.default_kernel().name
+    if name != "compiled":
+        if not (settings.dev_mode or settings.allow_numpy_kernel):
+            raise ConfigError(
+                "the compiled match kernel (hashshare.matching._kernel) is not installed, and "
+                "the numpy fallback is about 20 times slower: install hashshare from a wheel "
+                "built with its setup.py, or set HASHSHARE_ALLOW_NUMPY_KERNEL=1 to accept it"
+            )
+        log.warning("match kernel: %s (the compiled kernel is not installed)", name)
+    return name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, StrictStr
@@ -101,3 +102,20 @@ def check_batch_size(count: int, limit: int, what: str) -> None:
             code="too_many_items",
             details={"count": count, "limit": limit},
         )
+
+
+MAX_CURSOR = 2**63 - 1
+
+
+def parse_cursor(text: str) -> int:
+    """A cursor this service issued (a sequence number), or `invalid_cursor`."""
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_CURSOR:
+        raise ValidationFailed("cursor is not one this service issued", code="invalid_cursor")
+    return int(text)
+
+
+def require_time_zone(name: str, moment: datetime | None) -> datetime | None:
+    """Refuse a time without a zone (`naive_datetime`): it would be read as a guess."""
+    if moment is not None and moment.tzinfo is None:
+        raise ValidationFailed(f"{name} needs a time zone, e.g. Z", code="naive_datetime")
+    return moment

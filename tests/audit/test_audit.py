@@ -391,7 +391,7 @@ async def test_a_match_does_not_wait_for_ever_on_a_stuck_head_lock(
     monkeypatch.setattr(writer, "LOCK_TIMEOUT_MS", 300)
     await _submit(api, PDQ_A)
     body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
-    async with api.app.state.runtime.session_factory() as stuck, stuck.begin():
+    async with api.app.state.runtime.database.sessions() as stuck, stuck.begin():
         await stuck.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
         started = time.monotonic()
         async with _lenient_client(api) as client:
@@ -461,7 +461,7 @@ DAY_1 = datetime(2020, 1, 1, tzinfo=UTC)
 async def _events_on_days(api: Api, days: int) -> list[int]:
     """Append one `test.event` at noon UTC on each of `days` days from DAY_1; return ids."""
     ids = []
-    async with api.app.state.runtime.session_factory() as session, session.begin():
+    async with api.app.state.runtime.database.sessions() as session, session.begin():
         for day in range(days):
             event = await AuditRepository(session).append(
                 NewEvent(

@@ -154,7 +154,7 @@ async def test_two_hundred_concurrent_writers_leave_one_unbroken_gapless_chain(a
 
 async def _tamper(api: Api, statement: str) -> None:
     """Change the log behind the application's back (on PostgreSQL, past its trigger)."""
-    async with api.app.state.runtime.session_factory() as session, session.begin():
+    async with api.app.state.runtime.database.sessions() as session, session.begin():
         connection = await session.connection()
         if connection.dialect.name == "postgresql":
             await session.execute(_text("SET LOCAL session_replication_role = replica"))

@@ -20,10 +20,11 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from hashshare.app import HEALTH_PATHS, create_app
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import ALL_SCOPES, Scope
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
-from hashshare.deps import Principal, require_scope
+from hashshare.deps import require_scope
 from tests.conftest import AUDIT_KEY, Api
 
 UNPROTECTED = frozenset({"/healthz", "/readyz"})

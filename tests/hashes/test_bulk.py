@@ -225,7 +225,9 @@ def _report_counters_at_commit(api: Api) -> None:
             flush.execute("SELECT pg_stat_force_next_flush()")
             flush.close()
 
-    event.listen(api.app.state.runtime.engine.sync_engine, "after_cursor_execute", after_execute)
+    event.listen(
+        api.app.state.runtime.database.engine.sync_engine, "after_cursor_execute", after_execute
+    )
 
 
 async def _rows_read(api: Api) -> int:

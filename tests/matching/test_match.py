@@ -389,7 +389,7 @@ async def test_a_change_shows_in_the_next_match_of_the_process_that_made_it(api:
     value = at_distance(2)
     [hash_id] = await submit(api, value)
     assert await reported(api) == [([BEHAVIOUR], "active", 1)]
-    assert hash_id in api.app.state.runtime.indexes.hits.lookup([hash_id])[0]
+    assert hash_id in api.app.state.runtime.holder.hits.lookup([hash_id])[0]
 
     await relabel(api, value, ["glorification-of-terrorist-acts"])
     assert await reported(api) == [(["glorification-of-terrorist-acts"], "active", 1)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -18,21 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hashshare.audit.chain import ChainVerifier, Verdict, format_time
 from hashshare.audit.models import AuditEvent, NewEvent, chain_fields
 from hashshare.audit.repository import AuditRepository
+from hashshare.audit.schemas import AuditEventOut, AuditPage, ChainVerdict
+from hashshare.auth.principal import Actor
+from hashshare.db import Database, UnitOfWork
 
 
 class Outcome(StrEnum):
     OK = "ok"
     REJECTED = "rejected"
     DENIED = "denied"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acted: the token subject, the member it speaks for, and the request."""
-
-    sub: str | None
-    member_id: str | None
-    request_id: str | None
 
 
 def new_event(
@@ -78,6 +72,50 @@ async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
     """The whole log as JSON Lines, oldest first, in constant memory."""
     async for event in AuditRepository(session).stream():
         yield json.dumps(export_record(event), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class AuditService:
+    """Reading, exporting and verifying the audit log."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def page(
+        self,
+        uow: UnitOfWork,
+        *,
+        member_id: str | None,
+        action: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before_id: int | None,
+        limit: int,
+    ) -> AuditPage:
+        """Events newest first, filtered, from before the cursor `before_id`."""
+        events = await AuditRepository(uow.session).list_events(
+            member_id=member_id,
+            action=action,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        )
+        next_cursor = str(events[-1].id) if len(events) == limit else None
+        return AuditPage(
+            events=[AuditEventOut.model_validate(event) for event in events],
+            next_cursor=next_cursor,
+        )
+
+    async def verify(self, uow: UnitOfWork) -> ChainVerdict:
+        verdict = await verify_log(uow.session)
+        return ChainVerdict(**verdict.as_dict())
+
+    async def export(self) -> AsyncIterator[str]:
+        """The whole log as JSON Lines, in a transaction of its own (a response streams after
+        the request's unit of work has ended)."""
+        async with self._database.unit() as uow:
+            async for line in export_lines(uow.session):
+                yield line
 
 
 async def verify_log(session: AsyncSession) -> Verdict:

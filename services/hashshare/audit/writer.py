@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import append_events
-from hashshare.audit.service import Actor, Outcome, new_event
+from hashshare.audit.service import Outcome, new_event
+from hashshare.auth.principal import Actor
+from hashshare.db import is_postgresql
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class AuditWriter:
     def __init__(self, engine: AsyncEngine, max_batch: int = 1000) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._in_flight = 2 if engine.dialect.name == "postgresql" else 1
+        self._in_flight = 2 if is_postgresql(engine) else 1
         # Connections of its own, kept open: no pool checkout (nor its liveness ping) and no
         # ORM session per batch. A dropped connection is replaced and the batch retried once.
         self._idle: list[AsyncConnection] = []
@@ -137,7 +139,7 @@ class AuditWriter:
 
     async def _connect(self) -> AsyncConnection:
         connection = await self._engine.connect()
-        if self._engine.dialect.name == "postgresql":
+        if is_postgresql(self._engine):
             # A batch never waits for ever: not on the head row's lock (held, say, by a stuck
             # transaction), nor on a statement. Its requests then fail instead of hanging.
             await connection.exec_driver_sql(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")

@@ -9,17 +9,15 @@ NOTIFY, which PostgreSQL delivers at commit, to wake followers at once.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hashshare.changes.entry import ChangeEntry
 from hashshare.changes.models import Change
-from hashshare.db import CHANGED_HASH_IDS
+from hashshare.db import is_postgresql, labels_json
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
 NOTIFY_CHANNEL = "hashshare_changes"
@@ -38,20 +36,22 @@ _PG_APPEND = text(
          AS t(hash_id, signal_type, value, status, labels, contributors, changed_at)
     """
 )
-
-
-@functools.lru_cache(maxsize=1024)
-def labels_json(labels: tuple[str, ...]) -> str:
-    """The JSON text of a label list; a bulk write repeats a few of them thousands of times."""
-    return json.dumps(list(labels))
+_COLUMNS = (
+    Change.seq,
+    Change.hash_id,
+    Change.signal_type,
+    Change.value,
+    Change.status,
+    Change.labels,
+    Change.contributors,
+    Change.changed_at,
+)
 
 
 class ChangeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    def _is_postgres(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
+        self.postgresql = is_postgresql(session)
 
     async def lock_for_append(self) -> None:
         """Take now the lock that orders writers of the shared set, until commit.
@@ -65,19 +65,18 @@ class ChangeRepository:
         here rather than at the first write, so that what a submission reads before writing
         is not stale.
         """
-        if self._is_postgres():
+        if self.postgresql:
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
             )
         else:
             await self.session.execute(text("UPDATE changes SET seq = seq WHERE 0"))
 
-    async def append(self, rows: list[dict[str, Any]]) -> None:
-        """Append changes (hash_id, signal_type, value, status, labels, contributors)."""
-        if not rows:
+    async def append(self, entries: Sequence[ChangeEntry]) -> None:
+        """Append entries to the feed, in order."""
+        if not entries:
             return
-        self.session.info.setdefault(CHANGED_HASH_IDS, set()).update(row["hash_id"] for row in rows)
-        if self._is_postgres():
+        if self.postgresql:
             await self.lock_for_append()  # a no-op when this transaction holds it already
             await self.session.execute(
                 text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
@@ -86,16 +85,28 @@ class ChangeRepository:
             await self.session.execute(
                 _PG_APPEND,
                 {
-                    "hash_ids": [row["hash_id"] for row in rows],
-                    "signal_types": [row["signal_type"] for row in rows],
-                    "hash_values": [row["value"] for row in rows],
-                    "statuses": [row["status"] for row in rows],
-                    "labels": [labels_json(tuple(row["labels"])) for row in rows],
-                    "contributors": [row["contributors"] for row in rows],
-                    "changed_ats": [row["changed_at"] for row in rows],
+                    "hash_ids": [entry.hash_id for entry in entries],
+                    "signal_types": [entry.signal_type for entry in entries],
+                    "hash_values": [entry.value for entry in entries],
+                    "statuses": [entry.status for entry in entries],
+                    "labels": [labels_json(entry.labels) for entry in entries],
+                    "contributors": [entry.contributors for entry in entries],
+                    "changed_ats": [entry.changed_at for entry in entries],
                 },
             )
             return
+        rows = [
+            {
+                "hash_id": entry.hash_id,
+                "signal_type": entry.signal_type,
+                "value": entry.value,
+                "status": entry.status,
+                "labels": list(entry.labels),
+                "contributors": entry.contributors,
+                "changed_at": entry.changed_at,
+            }
+            for entry in entries
+        ]
         for start in range(0, len(rows), 2000):
             await self.session.execute(insert(CHANGES), rows[start : start + 2000])
 
@@ -103,9 +114,30 @@ class ChangeRepository:
         """The highest sequence number (0 when the feed is empty)."""
         return int(await self.session.scalar(select(func.coalesce(func.max(Change.seq), 0))) or 0)
 
-    async def after(self, seq: int, limit: int) -> Sequence[Change]:
-        query = select(Change).where(Change.seq > seq).order_by(Change.seq).limit(limit)
-        return (await self.session.scalars(query)).all()
+    async def after(self, seq: int, limit: int) -> list[ChangeEntry]:
+        query = select(*_COLUMNS).where(Change.seq > seq).order_by(Change.seq).limit(limit)
+        return [
+            ChangeEntry(
+                hash_id=hash_id,
+                signal_type=signal_type,
+                value=value,
+                status=status,
+                labels=tuple(labels),
+                contributors=contributors,
+                changed_at=changed_at,
+                seq=entry_seq,
+            )
+            for (
+                entry_seq,
+                hash_id,
+                signal_type,
+                value,
+                status,
+                labels,
+                contributors,
+                changed_at,
+            ) in await self.session.execute(query)
+        ]
 
     async def changed_at(self, seq: int) -> datetime | None:
         return await self.session.scalar(select(Change.changed_at).where(Change.seq == seq))

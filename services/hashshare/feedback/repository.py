@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.feedback.models import Feedback
-from hashshare.hashes.models import Contribution
 
 
 class FeedbackRepository:
@@ -31,11 +30,3 @@ class FeedbackRepository:
         self.session.add(feedback)
         await self.session.flush()
         return feedback
-
-    async def has_active_contribution(self, hash_id: int, member_id: str) -> bool:
-        query = select(Contribution.id).where(
-            Contribution.hash_id == hash_id,
-            Contribution.member_id == member_id,
-            Contribution.retracted_at.is_(None),
-        )
-        return await self.session.scalar(query) is not None

@@ -1,53 +1,77 @@
-"""HTTP routes of feedback and dispute resolution."""
+"""HTTP routes of feedback and dispute resolution, and of reading a hash with its feedback."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, RuntimeDep, UoW, require_scope
+from hashshare.deps import Feedback, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody
-from hashshare.feedback import service
-from hashshare.feedback.schemas import FeedbackIn, FeedbackOut, ResolutionIn, ResolutionOut
+from hashshare.feedback.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    HashOut,
+    ResolutionIn,
+    ResolutionOut,
+)
+from hashshare.hashes.router import NOT_FOUND, HashId
 
-router = APIRouter(prefix="/v1/hashes", tags=["feedback"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/hashes", responses=ERROR_RESPONSES)
 
-HashId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Hash id.")]
 RESPONSES: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorBody, "description": "No hash with that id."},
+    **NOT_FOUND,
     409: {"model": ErrorBody, "description": "Not possible in the hash's current status."},
 }
+
+
+@router.get(
+    "/{hash_id}",
+    response_model=HashOut,
+    responses=NOT_FOUND,
+    tags=["hashes"],
+    summary="Read one hash",
+)
+async def get_hash(
+    hash_id: HashId,
+    principal: Annotated[Principal, require_scope(Scope.HASHES_READ)],
+    feedback: Feedback,
+    uow: UoW,
+) -> HashOut:
+    return await feedback.hash_with_feedback(uow, principal, hash_id)
 
 
 @router.post(
     "/{hash_id}/feedback",
     response_model=FeedbackOut,
     responses=RESPONSES,
+    tags=["feedback"],
     summary="Agree or disagree with a listing",
 )
 async def give_feedback(
     hash_id: HashId,
     body: FeedbackIn,
     principal: Annotated[Principal, require_scope(Scope.HASHES_FEEDBACK)],
-    runtime: RuntimeDep,
+    feedback: Feedback,
     uow: UoW,
 ) -> FeedbackOut:
-    return await service.give_feedback(uow, runtime.settings, principal, hash_id, body)
+    return await feedback.give(uow, principal, hash_id, body)
 
 
 @router.post(
     "/{hash_id}/resolution",
     response_model=ResolutionOut,
     responses=RESPONSES,
+    tags=["feedback"],
     summary="Resolve a dispute (admin): reinstate or retract",
 )
 async def resolve_dispute(
     hash_id: HashId,
     body: ResolutionIn,
     principal: Annotated[Principal, require_scope(Scope.ADMIN)],
-    runtime: RuntimeDep,
+    feedback: Feedback,
     uow: UoW,
 ) -> ResolutionOut:
-    return await service.resolve(uow, runtime.indexes, principal, hash_id, body)
+    return await feedback.resolve(uow, principal, hash_id, body)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from hashshare.hashes.schemas import ContributionRecord, OwnContribution
 from hashshare.validation import StoredText
 
 
@@ -33,6 +34,29 @@ class FeedbackCounts(BaseModel):
     agree: int
     disagree: int
     disagree_by_reason: dict[str, int]
+
+
+class HashOut(BaseModel):
+    """A hash as a member sees it, with the feedback on its listing."""
+
+    id: int
+    signal_type: str
+    value: str
+    labels: list[str]
+    status: Literal["active", "disputed", "retracted"]
+    contributors: int = Field(description="Members whose contribution is active.")
+    first_contributed_at: datetime
+    last_contributed_at: datetime
+    your_contribution: OwnContribution | None = Field(
+        description="Your own contribution, if you made one."
+    )
+    feedback: FeedbackCounts = Field(
+        description="Members' current verdicts that count (since the last reinstatement)."
+    )
+    your_feedback: YourFeedback | None = Field(description="Your own verdict, if you gave one.")
+    contributions: list[ContributionRecord] | None = Field(
+        default=None, description="Every contribution; only for callers with `audit:read`."
+    )
 
 
 class FeedbackOut(BaseModel):

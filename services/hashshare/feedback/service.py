@@ -16,24 +16,24 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hashshare.audit.service import record
-from hashshare.changes.repository import ChangeRepository
+from hashshare.auth.principal import Principal
+from hashshare.changes.service import ChangeService
 from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
-from hashshare.deps import Principal
-from hashshare.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from hashshare.errors import Conflict, PermissionDenied, ValidationFailed
 from hashshare.feedback.models import Feedback, Reason, Verdict
 from hashshare.feedback.repository import FeedbackRepository
 from hashshare.feedback.schemas import (
     FeedbackCounts,
     FeedbackIn,
     FeedbackOut,
+    HashOut,
     ResolutionIn,
     ResolutionOut,
     YourFeedback,
 )
 from hashshare.hashes.models import Hash, HashStatus
-from hashshare.hashes.repository import HashRepository
-from hashshare.matching.holder import IndexHolder
+from hashshare.hashes.service import HashService
 
 REASONS = frozenset(reason.value for reason in Reason)
 
@@ -65,13 +65,6 @@ def yours(feedback: Feedback) -> YourFeedback:
     )
 
 
-async def _hash_or_404(uow: UnitOfWork, hash_id: int) -> Hash:
-    hash_row = await HashRepository(uow.session).get(hash_id)
-    if hash_row is None:
-        raise NotFound(f"no hash with id {hash_id}", code="hash_not_found")
-    return hash_row
-
-
 def _check(body: FeedbackIn) -> None:
     if body.reason is not None and body.reason not in REASONS:
         raise ValidationFailed(
@@ -83,98 +76,132 @@ def _check(body: FeedbackIn) -> None:
         raise ValidationFailed("a disagreement needs a reason", code="reason_required")
 
 
-async def _apply_rules(
-    uow: UnitOfWork, settings: Settings, principal: Principal, hash_row: Hash, now: datetime
-) -> FeedbackCounts:
-    counts = count(
-        await FeedbackRepository(uow.session).current(hash_row.id, hash_row.feedback_since)
-    )
-    disputed = is_disputed(settings, hash_row.contributors, counts)
-    transition = None
-    if hash_row.status == HashStatus.ACTIVE.value and disputed:
-        transition = (HashStatus.DISPUTED.value, "hash.disputed")
-    elif hash_row.status == HashStatus.DISPUTED.value and not disputed:
-        transition = (HashStatus.ACTIVE.value, "hash.undisputed")
-    if transition is not None:
-        status, action = transition
-        await HashRepository(uow.session).set_status(hash_row, status, now)
+class FeedbackService:
+    """Verdicts on listings, the dispute rules, and the hash as members see it with them."""
+
+    def __init__(self, settings: Settings, hashes: HashService, changes: ChangeService) -> None:
+        self._settings = settings
+        self._hashes = hashes
+        self._changes = changes
+
+    async def hash_with_feedback(
+        self, uow: UnitOfWork, principal: Principal, hash_id: int
+    ) -> HashOut:
+        """A hash as the caller may see it, with the verdicts that count and its own."""
+        detail = await self._hashes.detail(uow, principal, hash_id)
+        hash_row = detail.hash
+        repository = FeedbackRepository(uow.session)
+        own_feedback = await repository.of(hash_id, principal.member_id)
+        counts = count(await repository.current(hash_id, hash_row.feedback_since))
+        return HashOut(
+            id=hash_row.id,
+            signal_type=hash_row.signal_type,
+            value=hash_row.value.hex(),
+            labels=hash_row.labels,
+            status=hash_row.status,
+            contributors=hash_row.contributors,
+            first_contributed_at=hash_row.first_contributed_at,
+            last_contributed_at=hash_row.last_contributed_at,
+            your_contribution=detail.yours,
+            feedback=counts,
+            your_feedback=yours(own_feedback) if own_feedback else None,
+            contributions=detail.everyone,
+        )
+
+    async def _apply_rules(
+        self, uow: UnitOfWork, principal: Principal, hash_row: Hash, now: datetime
+    ) -> FeedbackCounts:
+        counts = count(
+            await FeedbackRepository(uow.session).current(hash_row.id, hash_row.feedback_since)
+        )
+        disputed = is_disputed(self._settings, hash_row.contributors, counts)
+        transition = None
+        if hash_row.status == HashStatus.ACTIVE.value and disputed:
+            transition = (HashStatus.DISPUTED.value, "hash.disputed")
+        elif hash_row.status == HashStatus.DISPUTED.value and not disputed:
+            transition = (HashStatus.ACTIVE.value, "hash.undisputed")
+        if transition is not None:
+            status, action = transition
+            await self._hashes.set_status(uow, hash_row, status, now)
+            await record(
+                uow.session,
+                principal.actor,
+                action,
+                target_ids=[hash_row.id],
+                details={"agree": counts.agree, "disagree": counts.disagree},
+            )
+        return counts
+
+    async def give(
+        self, uow: UnitOfWork, principal: Principal, hash_id: int, body: FeedbackIn
+    ) -> FeedbackOut:
+        _check(body)
+        await self._changes.lock(uow)
+        hash_row = await self._hashes.require(uow, hash_id)
+        if hash_row.status == HashStatus.RETRACTED.value:
+            raise Conflict(
+                "this hash is retracted; there is nothing to judge", code="hash_retracted"
+            )
+        if await self._hashes.is_active_contributor(uow, hash_id, principal.member_id):
+            raise PermissionDenied(
+                "you contribute this hash; retract your contribution instead", code="own_hash"
+            )
+        repository = FeedbackRepository(uow.session)
+        now = utcnow()
+        feedback = await repository.of(hash_id, principal.member_id)
+        replaced = None
+        if feedback is None:
+            feedback = Feedback(hash_id=hash_id, member_id=principal.member_id, created_at=now)
+        else:
+            replaced = {"verdict": feedback.verdict, "reason": feedback.reason}
+        feedback.verdict = body.verdict
+        feedback.reason = body.reason
+        feedback.comment = body.comment
+        feedback.updated_at = now
+        await repository.save(feedback)
         await record(
             uow.session,
             principal.actor,
-            action,
-            target_ids=[hash_row.id],
-            details={"agree": counts.agree, "disagree": counts.disagree},
+            "feedback.given",
+            target_ids=[hash_id],
+            details={"verdict": body.verdict, "reason": body.reason, "replaced": replaced},
         )
-    return counts
-
-
-async def give_feedback(
-    uow: UnitOfWork, settings: Settings, principal: Principal, hash_id: int, body: FeedbackIn
-) -> FeedbackOut:
-    _check(body)
-    await ChangeRepository(uow.session).lock_for_append()
-    hash_row = await _hash_or_404(uow, hash_id)
-    if hash_row.status == HashStatus.RETRACTED.value:
-        raise Conflict("this hash is retracted; there is nothing to judge", code="hash_retracted")
-    repository = FeedbackRepository(uow.session)
-    if await repository.has_active_contribution(hash_id, principal.member_id):
-        raise PermissionDenied(
-            "you contribute this hash; retract your contribution instead", code="own_hash"
+        counts = await self._apply_rules(uow, principal, hash_row, now)
+        return FeedbackOut(
+            hash_id=hash_id,
+            status=hash_row.status,
+            feedback=counts,
+            your_feedback=yours(feedback),
         )
-    now = utcnow()
-    feedback = await repository.of(hash_id, principal.member_id)
-    replaced = None
-    if feedback is None:
-        feedback = Feedback(hash_id=hash_id, member_id=principal.member_id, created_at=now)
-    else:
-        replaced = {"verdict": feedback.verdict, "reason": feedback.reason}
-    feedback.verdict = body.verdict
-    feedback.reason = body.reason
-    feedback.comment = body.comment
-    feedback.updated_at = now
-    await repository.save(feedback)
-    await record(
-        uow.session,
-        principal.actor,
-        "feedback.given",
-        target_ids=[hash_id],
-        details={"verdict": body.verdict, "reason": body.reason, "replaced": replaced},
-    )
-    counts = await _apply_rules(uow, settings, principal, hash_row, now)
-    return FeedbackOut(
-        hash_id=hash_id,
-        status=hash_row.status,
-        feedback=counts,
-        your_feedback=yours(feedback),
-    )
 
-
-async def resolve(
-    uow: UnitOfWork, indexes: IndexHolder, principal: Principal, hash_id: int, body: ResolutionIn
-) -> ResolutionOut:
-    """An admin's decision on a disputed hash."""
-    await ChangeRepository(uow.session).lock_for_append()
-    hash_row = await _hash_or_404(uow, hash_id)
-    previous = hash_row.status
-    now = utcnow()
-    repository = HashRepository(uow.session)
-    if body.decision == "reinstate":
-        if previous != HashStatus.DISPUTED.value:
-            raise Conflict(f"the hash is {previous}, not disputed", code="not_disputed")
-        await repository.set_status(hash_row, HashStatus.ACTIVE.value, now, feedback_since=now)
-        status = HashStatus.ACTIVE.value
-    else:
-        if previous == HashStatus.RETRACTED.value:
-            raise Conflict("the hash is already retracted", code="already_retracted")
-        await repository.retract_all_contributions(hash_id, now)
-        status = (await repository.refresh_hashes([hash_id], now, set()))[hash_id].status
-        signal_type = hash_row.signal_type
-        uow.on_commit(lambda: indexes.discard(signal_type, hash_id))
-    await record(
-        uow.session,
-        principal.actor,
-        "dispute.resolved",
-        target_ids=[hash_id],
-        details={"decision": body.decision, "reason": body.reason, "previous_status": previous},
-    )
-    return ResolutionOut(hash_id=hash_id, status=status, decision=body.decision)
+    async def resolve(
+        self, uow: UnitOfWork, principal: Principal, hash_id: int, body: ResolutionIn
+    ) -> ResolutionOut:
+        """An admin's decision on a disputed hash."""
+        await self._changes.lock(uow)
+        hash_row = await self._hashes.require(uow, hash_id)
+        previous = hash_row.status
+        now = utcnow()
+        if body.decision == "reinstate":
+            if previous != HashStatus.DISPUTED.value:
+                raise Conflict(f"the hash is {previous}, not disputed", code="not_disputed")
+            await self._hashes.set_status(
+                uow, hash_row, HashStatus.ACTIVE.value, now, feedback_since=now
+            )
+            status = HashStatus.ACTIVE.value
+        else:
+            if previous == HashStatus.RETRACTED.value:
+                raise Conflict("the hash is already retracted", code="already_retracted")
+            status = await self._hashes.retract_everyone(uow, hash_id, now)
+        await record(
+            uow.session,
+            principal.actor,
+            "dispute.resolved",
+            target_ids=[hash_id],
+            details={
+                "decision": body.decision,
+                "reason": body.reason,
+                "previous_status": previous,
+            },
+        )
+        return ResolutionOut(hash_id=hash_id, status=status, decision=body.decision)

@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hashshare.changes.repository import ChangeRepository, labels_json
-from hashshare.hashes.models import Contribution, Hash, HashStatus
+from hashshare.db import is_postgresql, labels_json
+from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
 
 CHUNK = 500
 # Bulk writes go through Core tables: one compiled statement, many parameter sets.
@@ -53,6 +53,7 @@ class HashState:
     value: bytes
     status: str
     contributors: int = 0
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -153,6 +154,18 @@ _PG_UPDATE_HASHES = text(
     """
 )
 
+_PG_MATCHABLE_PAGE = text(
+    """
+    SELECT signal_type, array_agg(id ORDER BY id), string_agg(value, ''::bytea ORDER BY id)
+    FROM (
+        SELECT id, signal_type, value FROM hashes
+        WHERE status IN ('active', 'disputed') AND id > :after
+        ORDER BY id LIMIT :limit
+    ) AS page
+    GROUP BY signal_type
+    """
+)
+
 # SQLite: plain statements, their values already in stored form (see `_stored_form`).
 _SQLITE_INSERT_HASHES = text(
     """
@@ -173,7 +186,7 @@ _SQLITE_INSERT_CONTRIBUTIONS = text(
 class HashRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.postgres = is_postgresql(session)
 
     def _stored_form(self, column: Any, value: Any) -> Any:
         """`value` as `column`'s type stores it, computed once for a whole batch (SQLite:
@@ -418,37 +431,15 @@ class HashRepository:
             elif state.status == HashStatus.RETRACTED.value:
                 state.status = HashStatus.ACTIVE.value
             state.contributors = counts[hash_id]
+            state.labels = tuple(sorted(labels[hash_id]))
         ordered = sorted(states.values(), key=lambda state: state.id)
         # The last retraction keeps the labels the hash had, for the record.
         await self._store_states(
-            [
-                (state, sorted(labels[state.id]) if state.contributors else None)
-                for state in ordered
-            ],
+            [(state, list(state.labels) if state.contributors else None) for state in ordered],
             now,
             contributed,
         )
-        await self.record_changes([(state, sorted(labels[state.id])) for state in ordered], now)
-        return states
-
-    async def record_changes(
-        self, states: Sequence[tuple[HashState, list[str]]], now: datetime
-    ) -> None:
-        """Put hashes, as they now are, on the change feed."""
-        await ChangeRepository(self.session).append(
-            [
-                {
-                    "hash_id": state.id,
-                    "signal_type": state.signal_type,
-                    "value": state.value,
-                    "status": state.status,
-                    "labels": labels,
-                    "contributors": state.contributors,
-                    "changed_at": now,
-                }
-                for state, labels in states
-            ]
-        )
+        return dict(sorted(states.items()))
 
     async def _store_states(
         self,
@@ -501,7 +492,7 @@ class HashRepository:
     async def set_status(
         self, hash_row: Hash, status: str, now: datetime, *, feedback_since: datetime | None = None
     ) -> None:
-        """Change a hash's status (disputes and their resolution) and record the change."""
+        """Change a hash's status (disputes and their resolution)."""
         values: dict[str, Any] = {"status": status, "updated_at": now}
         if feedback_since is not None:
             values["feedback_since"] = feedback_since
@@ -509,19 +500,6 @@ class HashRepository:
             update(HASHES).where(HASHES.c.id == hash_row.id).values(**values)
         )
         await self.session.refresh(hash_row)
-        await ChangeRepository(self.session).append(
-            [
-                {
-                    "hash_id": hash_row.id,
-                    "signal_type": hash_row.signal_type,
-                    "value": hash_row.value,
-                    "status": status,
-                    "labels": hash_row.labels,
-                    "contributors": hash_row.contributors,
-                    "changed_at": now,
-                }
-            ]
-        )
 
     async def retract_all_contributions(self, hash_id: int, now: datetime) -> None:
         await self.session.execute(
@@ -535,3 +513,33 @@ class HashRepository:
             select(Contribution).where(Contribution.hash_id == hash_id).order_by(Contribution.id)
         )
         return (await self.session.scalars(query)).all()
+
+    async def has_active_contribution(self, hash_id: int, member_id: str) -> bool:
+        query = select(Contribution.id).where(
+            Contribution.hash_id == hash_id,
+            Contribution.member_id == member_id,
+            Contribution.retracted_at.is_(None),
+        )
+        return await self.session.scalar(query) is not None
+
+    async def matchable_page(self, after: int, limit: int) -> list[tuple[str, list[int], bytes]]:
+        """The next page of matchable hashes by id: per signal type, ids and concatenated values.
+
+        On PostgreSQL the database concatenates the values, which spares a Python object per
+        row and makes loading 10 M hashes several times faster.
+        """
+        if self.postgres:
+            rows = await self.session.execute(_PG_MATCHABLE_PAGE, {"after": after, "limit": limit})
+            return [(signal_type, list(ids), bytes(values)) for signal_type, ids, values in rows]
+        result = await self.session.execute(
+            select(Hash.id, Hash.signal_type, Hash.value)
+            .where(Hash.status.in_(sorted(s.value for s in MATCHABLE_STATUSES)), Hash.id > after)
+            .order_by(Hash.id)
+            .limit(limit)
+        )
+        grouped: dict[str, tuple[list[int], list[bytes]]] = {}
+        for hash_id, signal_type, value in result:
+            ids, values = grouped.setdefault(signal_type, ([], []))
+            ids.append(hash_id)
+            values.append(value)
+        return [(name, ids, b"".join(values)) for name, (ids, values) in grouped.items()]

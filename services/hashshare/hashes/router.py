@@ -1,4 +1,8 @@
-"""HTTP routes of hashes: parse, check scope, call the service. Nothing else."""
+"""HTTP routes of hashes: parse, check scope, call the service. Nothing else.
+
+Reading one hash (`GET /v1/hashes/{id}`) shows the feedback on it too, so that route lives
+with feedback, which depends on hashes (not the other way round).
+"""
 
 from __future__ import annotations
 
@@ -6,39 +10,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, RuntimeDep, UoW, require_scope
+from hashshare.deps import Hashes, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody
-from hashshare.hashes import service
-from hashshare.hashes.schemas import HashOut, RetractResponse, SubmitRequest, SubmitResponse
+from hashshare.hashes.schemas import RetractResponse, SubmitRequest, SubmitResponse
+from hashshare.validation import MAX_CURSOR
 
 router = APIRouter(prefix="/v1/hashes", tags=["hashes"], responses=ERROR_RESPONSES)
 
 NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No hash with that id."}
 }
-HashId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Hash id.")]
+HashId = Annotated[int, Path(ge=1, le=MAX_CURSOR, description="Hash id.")]
 
 
 @router.post("", response_model=SubmitResponse, summary="Contribute hashes (all or none)")
 async def submit_hashes(
     body: SubmitRequest,
     principal: Annotated[Principal, require_scope(Scope.HASHES_SUBMIT)],
-    runtime: RuntimeDep,
+    hashes: Hashes,
     uow: UoW,
 ) -> Response:
-    result = await service.submit(uow, runtime.settings, runtime.indexes, principal, body.hashes)
+    result = await hashes.submit(uow, principal, body.hashes)
     # Serialised once: FastAPI would validate and encode the 10,000 results of a batch again.
     return Response(result.model_dump_json(), media_type="application/json")
-
-
-@router.get("/{hash_id}", response_model=HashOut, responses=NOT_FOUND, summary="Read one hash")
-async def get_hash(
-    hash_id: HashId,
-    principal: Annotated[Principal, require_scope(Scope.HASHES_READ)],
-    uow: UoW,
-) -> HashOut:
-    return await service.get_hash(uow, principal, hash_id)
 
 
 @router.delete(
@@ -50,7 +46,7 @@ async def get_hash(
 async def retract_hash(
     hash_id: HashId,
     principal: Annotated[Principal, require_scope(Scope.HASHES_SUBMIT)],
-    runtime: RuntimeDep,
+    hashes: Hashes,
     uow: UoW,
 ) -> RetractResponse:
-    return await service.retract(uow, runtime.indexes, principal, hash_id)
+    return await hashes.retract(uow, principal, hash_id)

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from hashshare.feedback.schemas import FeedbackCounts, YourFeedback
 from hashshare.validation import StoredText
 
 
@@ -70,27 +69,6 @@ class OwnContribution(BaseModel):
 
 class ContributionRecord(OwnContribution):
     member_id: str
-
-
-class HashOut(BaseModel):
-    id: int
-    signal_type: str
-    value: str
-    labels: list[str]
-    status: Literal["active", "disputed", "retracted"]
-    contributors: int = Field(description="Members whose contribution is active.")
-    first_contributed_at: datetime
-    last_contributed_at: datetime
-    your_contribution: OwnContribution | None = Field(
-        description="Your own contribution, if you made one."
-    )
-    feedback: FeedbackCounts = Field(
-        description="Members' current verdicts that count (since the last reinstatement)."
-    )
-    your_feedback: YourFeedback | None = Field(description="Your own verdict, if you gave one.")
-    contributions: list[ContributionRecord] | None = Field(
-        default=None, description="Every contribution; only for callers with `audit:read`."
-    )
 
 
 class RetractResponse(BaseModel):

@@ -15,11 +15,17 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.config import Settings
-from hashshare.deps import Principal, RuntimeDep, require_scope
-from hashshare.errors import ERROR_RESPONSES, ErrorBody, HashshareError, ValidationFailed
-from hashshare.hashing import service
+from hashshare.deps import Images, RuntimeDep, require_scope
+from hashshare.errors import (
+    ERROR_RESPONSES,
+    ErrorBody,
+    MalformedUpload,
+    NotMultipart,
+    ValidationFailed,
+)
 from hashshare.hashing.schemas import (
     HashOptions,
     HashResponse,
@@ -50,16 +56,6 @@ IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
         "`unknown_signal_type`, `validation_error`, or match items refused.",
     },
 }
-
-
-class MalformedUpload(HashshareError):
-    status_code = 400
-    code = "malformed_upload"
-
-
-class NotMultipart(HashshareError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 def upload_body_limits(settings: Settings) -> dict[str, int]:
@@ -126,15 +122,6 @@ async def _read_upload(
     return data, options
 
 
-def get_hasher(request: Request, runtime: RuntimeDep) -> service.ImageHasher:
-    """The app's image hasher (limits from its settings), made on first use."""
-    hasher: service.ImageHasher | None = getattr(request.app.state, "image_hasher", None)
-    if hasher is None:
-        hasher = service.ImageHasher.from_settings(runtime.settings)
-        request.app.state.image_hasher = hasher
-    return hasher
-
-
 @router.post(
     HASH_PATH,
     response_model=HashResponse,
@@ -146,9 +133,10 @@ async def hash_image(
     request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
     runtime: RuntimeDep,
+    images: Images,
 ) -> HashResponse:
     data, options = await _read_upload(request, runtime.settings, HashOptions)
-    return await service.hash_image(get_hasher(request, runtime), runtime.settings, data, options)
+    return await images.hash_image(data, options)
 
 
 @router.post(
@@ -162,15 +150,7 @@ async def match_image(
     request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
     runtime: RuntimeDep,
+    images: Images,
 ) -> ImageMatchResponse:
     data, options = await _read_upload(request, runtime.settings, MatchImageOptions)
-    return await service.match_image(
-        runtime.session_factory,
-        runtime.settings,
-        runtime.indexes,
-        get_hasher(request, runtime),
-        principal,
-        data,
-        options,
-        runtime.audit,
-    )
+    return await images.match_image(principal, data, options)

@@ -19,11 +19,9 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hashshare.audit.writer import AuditWriter
+from hashshare.auth.principal import Principal
 from hashshare.config import Settings
-from hashshare.deps import Principal
 from hashshare.hashing import pool
 from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, hash_bytes, parse_types
 from hashshare.hashing.images import ImageLimits, ImageUnreadable
@@ -38,11 +36,9 @@ from hashshare.hashing.schemas import (
     ImageOut,
     MatchImageOptions,
 )
-from hashshare.matching import service as matching
-from hashshare.matching.holder import IndexHolder
-from hashshare.matching.schemas import MatchHit, MatchQuery
-from hashshare.signals import get_signal_type
-from hashshare.signals.registry import DistanceKind
+from hashshare.matching.schemas import MatchQuery
+from hashshare.matching.service import MatchService
+from hashshare.signals import DistanceKind, get_signal_type
 
 # pdq alone misses re-encodes of small images (a 256-pixel JPEG saved as WebP moves its PDQ
 # by up to 40 bits, pHash by 2-4): the 64-bit types at their defaults catch them, at the cost
@@ -140,86 +136,86 @@ def _warnings(hashes: ImageHashes, settings: Settings, matching_skipped: bool) -
     ]
 
 
-async def hash_image(
-    hasher: ImageHasher, settings: Settings, data: bytes, options: HashOptions
-) -> HashResponse:
-    """Hash an uploaded image; nothing is stored."""
-    types = parse_types(options.signal_types or None)  # an empty field means the default
-    hashes = await hasher.hash(data, types, options.dihedral)
-    dihedral = None
-    if hashes.dihedral:
-        dihedral = [
-            DihedralHash(transform=name, value=value.hex) for name, value in hashes.dihedral.items()
-        ]
-    return HashResponse(
-        hashes=_values(hashes),
-        pdq_dihedral=dihedral,
-        image=_image_out(hashes),
-        warnings=_warnings(hashes, settings, matching_skipped=False),
-    )
+class ImageService:
+    """Hash uploaded images, and match their hashes as POST /v1/match does."""
 
+    def __init__(self, settings: Settings, hasher: ImageHasher, matches: MatchService) -> None:
+        self._settings = settings
+        self._hasher = hasher
+        self._matches = matches
 
-async def match_image(
-    session_factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    indexes: IndexHolder,
-    hasher: ImageHasher,
-    principal: Principal,
-    data: bytes,
-    options: MatchImageOptions,
-    audit: AuditWriter,
-) -> ImageMatchResponse:
-    """Hash an uploaded image and match its hashes as POST /v1/match does."""
-    types = parse_types(options.signal_types or ",".join(MATCH_DEFAULT_TYPES))
-    hashes = await hasher.hash(data, types, options.dihedral)
-    # (signal type, transform, value): the plain hash of each type, then the PDQ variants.
-    planned: list[tuple[str, str | None, str]] = []
-    low_quality = hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
-    for name, value in hashes.values.items():
-        if low_quality and get_signal_type(name).distance_kind is DistanceKind.HAMMING:
-            # A featureless image's perceptual hashes (PDQ's and the 64-bit ones alike)
-            # match noise and other featureless images, not content.
-            continue
-        if name == "pdq":
-            if hashes.dihedral:
-                seen: set[str] = set()
-                for transform in DIHEDRAL:
-                    text = hashes.dihedral[transform].hex
-                    if text not in seen:
-                        seen.add(text)
-                        planned.append((name, transform, text))
-                continue
-            planned.append((name, "original", value.hex()))
-        else:
-            planned.append((name, None, value.hex()))
-    results: list[ImageMatchResult] = []
-    matched_queries = 0
-    if planned:
-        outcome = await matching.match(
-            session_factory,
-            settings,
-            indexes,
-            principal,
-            [MatchQuery(signal_type=name, value=text) for name, _, text in planned],
-            options.include_disputed,
-            audit,
+    async def hash_image(self, data: bytes, options: HashOptions) -> HashResponse:
+        """Hash an uploaded image; nothing is stored."""
+        types = parse_types(options.signal_types or None)  # an empty field means the default
+        hashes = await self._hasher.hash(data, types, options.dihedral)
+        dihedral = None
+        if hashes.dihedral:
+            dihedral = [
+                DihedralHash(transform=name, value=value.hex)
+                for name, value in hashes.dihedral.items()
+            ]
+        return HashResponse(
+            hashes=_values(hashes),
+            pdq_dihedral=dihedral,
+            image=_image_out(hashes),
+            warnings=_warnings(hashes, self._settings, matching_skipped=False),
         )
-        matched_queries = outcome.matched_queries
-        for (signal_type, variant, queried), result in zip(planned, outcome.results, strict=True):
-            results.append(
-                ImageMatchResult(
-                    index=result["index"],
-                    signal_type=signal_type,
-                    transform=variant,
-                    value=queried,
-                    max_distance=result["max_distance"],
-                    matches=[MatchHit(**hit) for hit in result["matches"]],
-                )
+
+    async def match_image(
+        self, principal: Principal, data: bytes, options: MatchImageOptions
+    ) -> ImageMatchResponse:
+        """Hash an uploaded image and match its hashes as POST /v1/match does."""
+        settings = self._settings
+        types = parse_types(options.signal_types or ",".join(MATCH_DEFAULT_TYPES))
+        hashes = await self._hasher.hash(data, types, options.dihedral)
+        # (signal type, transform, value): the plain hash of each type, then the PDQ variants.
+        planned: list[tuple[str, str | None, str]] = []
+        low_quality = (
+            hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
+        )
+        for name, value in hashes.values.items():
+            if low_quality and get_signal_type(name).distance_kind is DistanceKind.HAMMING:
+                # A featureless image's perceptual hashes (PDQ's and the 64-bit ones alike)
+                # match noise and other featureless images, not content.
+                continue
+            if name == "pdq":
+                if hashes.dihedral:
+                    seen: set[str] = set()
+                    for transform in DIHEDRAL:
+                        text = hashes.dihedral[transform].hex
+                        if text not in seen:
+                            seen.add(text)
+                            planned.append((name, transform, text))
+                    continue
+                planned.append((name, "original", value.hex()))
+            else:
+                planned.append((name, None, value.hex()))
+        results: list[ImageMatchResult] = []
+        matched_queries = 0
+        if planned:
+            outcome = await self._matches.match(
+                principal,
+                [MatchQuery(signal_type=name, value=text) for name, _, text in planned],
+                options.include_disputed,
             )
-    return ImageMatchResponse(
-        hashes=_values(hashes),
-        image=_image_out(hashes),
-        results=results,
-        matched_queries=matched_queries,
-        warnings=_warnings(hashes, settings, matching_skipped=True),
-    )
+            matched_queries = outcome.matched_queries
+            for (signal_type, variant, queried), result in zip(
+                planned, outcome.results, strict=True
+            ):
+                results.append(
+                    ImageMatchResult(
+                        index=result.index,
+                        signal_type=signal_type,
+                        transform=variant,
+                        value=queried,
+                        max_distance=result.max_distance,
+                        matches=result.matches,
+                    )
+                )
+        return ImageMatchResponse(
+            hashes=_values(hashes),
+            image=_image_out(hashes),
+            results=results,
+            matched_queries=matched_queries,
+            warnings=_warnings(hashes, settings, matching_skipped=True),
+        )

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -356,6 +357,20 @@ class MultiIndexHammingIndex:
             index.kernel, bits, np.asarray(ids, np.int64), words, index._min_table_rows
         )
         return index
+
+    @classmethod
+    def build(
+        cls, bits: int, ids: Sequence[int], values: bytes | bytearray
+    ) -> MultiIndexHammingIndex:
+        """An index of `ids`, whose values (big-endian, `bits` each) are concatenated."""
+        if not len(ids):
+            return cls(bits)
+        words = np.frombuffer(values, dtype=">u8").astype(np.uint64)
+        return cls.from_arrays(bits, np.asarray(ids, dtype=np.int64), words)
+
+    @property
+    def kernel_name(self) -> str:
+        return self.kernel.name
 
     # -- changes -------------------------------------------------------------------------
 

@@ -1,18 +1,17 @@
 """HTTP route of matching: the hot path, so it takes as few dependencies as it can (each costs
-FastAPI time per request) and returns its answer serialised once (`MatchOutcome.json`)."""
+FastAPI time per request) and returns its answer serialised once (`MatchResponse.json`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, require_scope
+from hashshare.deps import Matches, require_scope
 from hashshare.errors import ERROR_RESPONSES
-from hashshare.matching import service
 from hashshare.matching.schemas import MatchRequest, MatchResponse
-from hashshare.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["matching"], responses=ERROR_RESPONSES)
 
@@ -20,17 +19,8 @@ router = APIRouter(prefix="/v1", tags=["matching"], responses=ERROR_RESPONSES)
 @router.post("/match", response_model=MatchResponse, summary="Match hashes against the shared set")
 async def match(
     body: MatchRequest,
-    request: Request,
     principal: Annotated[Principal, require_scope(Scope.HASHES_MATCH)],
+    matches: Matches,
 ) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    outcome = await service.match(
-        runtime.session_factory,
-        runtime.settings,
-        runtime.indexes,
-        principal,
-        body.queries,
-        body.include_disputed,
-        runtime.audit,
-    )
+    outcome = await matches.match(principal, body.queries, body.include_disputed)
     return Response(outcome.json(), media_type="application/json")

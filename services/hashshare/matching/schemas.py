@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 
@@ -28,7 +30,11 @@ class MatchRequest(BaseModel):
     )
 
 
-class MatchHit(BaseModel):
+# The answer is one set of plain dataclasses: the service builds them, `orjson` writes them
+# (about a third of what building and encoding dicts with `json` cost), and FastAPI documents
+# them. No second, validated copy on the hot path.
+@dataclass(frozen=True, slots=True)
+class MatchHit:
     hash_id: int
     signal_type: str
     value: str
@@ -38,13 +44,19 @@ class MatchHit(BaseModel):
     contributors: int
 
 
-class MatchResult(BaseModel):
-    index: int = Field(description="Position of the query in the request.")
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    index: Annotated[int, Field(description="Position of the query in the request.")]
     signal_type: str
     max_distance: int
-    matches: list[MatchHit] = Field(description="Nearest first.")
+    matches: Annotated[list[MatchHit], Field(description="Nearest first.")]
 
 
-class MatchResponse(BaseModel):
+@dataclass(frozen=True, slots=True)
+class MatchResponse:
     results: list[MatchResult]
     matched_queries: int
+
+    def json(self) -> bytes:
+        """The response body."""
+        return orjson.dumps(self)

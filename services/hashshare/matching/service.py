@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hashshare.audit.writer import AuditWriter
+from hashshare.auth.principal import Principal
 from hashshare.config import Settings
-from hashshare.deps import Principal
+from hashshare.db import Database
 from hashshare.hashes.models import HashStatus
-from hashshare.hashes.repository import HashRepository
+from hashshare.hashes.service import HashService
 from hashshare.matching.hits import HitRow
 from hashshare.matching.holder import IndexHolder
-from hashshare.matching.schemas import MatchQuery
+from hashshare.matching.schemas import MatchHit, MatchQuery, MatchResponse, MatchResult
 from hashshare.signals import REGISTRY, SignalType
 from hashshare.validation import ItemErrors, check_batch_size
 
@@ -70,108 +67,104 @@ def query_digest(key: str, signal_type: str, value: bytes) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class MatchOutcome:
-    """The answer of a match, as plain data in the shape of `MatchResponse`."""
+class MatchService:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        holder: IndexHolder,
+        hashes: HashService,
+        audit: AuditWriter,
+    ) -> None:
+        assert settings.audit_key is not None
+        self._settings = settings
+        self._audit_key = settings.audit_key
+        self._database = database
+        self._holder = holder
+        self._hashes = hashes
+        self._audit = audit
 
-    results: list[dict[str, Any]]
-    matched_queries: int
-
-    def json(self) -> bytes:
-        """The response body, serialised once (the hot path skips re-validating it)."""
-        body = {"results": self.results, "matched_queries": self.matched_queries}
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-async def _hit_rows(
-    session_factory: async_sessionmaker[AsyncSession], indexes: IndexHolder, hash_ids: list[int]
-) -> dict[int, HitRow]:
-    """What to report of each hit: from memory, and the rest in one read."""
-    found, missing = indexes.hits.lookup(hash_ids)
-    if missing:
-        epoch = indexes.hits.epoch
-        async with session_factory() as session:
-            rows = await HashRepository(session).match_rows(missing)
-        fresh = {
-            hash_id: HitRow(
-                signal_type=row.signal_type,
-                value=REGISTRY[row.signal_type].format(row.value),
-                status=row.status,
-                labels=tuple(row.labels),
-                contributors=row.contributors,
-            )
-            for hash_id, row in rows.items()
-        }
-        indexes.hits.remember(fresh, epoch)
-        found.update(fresh)
-    return found
-
-
-async def match(
-    session_factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    indexes: IndexHolder,
-    principal: Principal,
-    queries: list[MatchQuery],
-    include_disputed: bool,
-    audit: AuditWriter,
-) -> MatchOutcome:
-    check_batch_size(len(queries), settings.max_match_queries, "queries")
-    parsed = _validate(queries, settings)
-    raw_hits = [indexes.search(q.signal_type.name, q.value, q.max_distance) for q in parsed]
-    hit_ids = sorted({hash_id for hits in raw_hits for hash_id, _ in hits})
-    rows = await _hit_rows(session_factory, indexes, hit_ids) if hit_ids else {}
-    allowed = {HashStatus.ACTIVE.value}
-    if include_disputed:
-        allowed.add(HashStatus.DISPUTED.value)
-
-    results: list[dict[str, Any]] = []
-    matched_ids: set[int] = set()
-    matched_queries = 0
-    match_count = 0
-    unmatched: list[str] = []
-    assert settings.audit_key is not None
-    for index, (query, hits) in enumerate(zip(parsed, raw_hits, strict=True)):
-        matches = []
-        for hash_id, distance in hits:
-            row = rows.get(hash_id)
-            if row is None or row.status not in allowed:
-                continue
-            matched_ids.add(hash_id)
-            matches.append(
-                {
-                    "hash_id": hash_id,
-                    "signal_type": row.signal_type,
-                    "value": row.value,
-                    "distance": distance,
-                    "labels": list(row.labels),
-                    "status": row.status,
-                    "contributors": row.contributors,
-                }
-            )
-        if matches:
-            matched_queries += 1
-            match_count += len(matches)
-        else:
-            unmatched.append(query_digest(settings.audit_key, query.signal_type.name, query.value))
-        results.append(
-            {
-                "index": index,
-                "signal_type": query.signal_type.name,
-                "max_distance": query.max_distance,
-                "matches": matches,
+    async def _hit_rows(self, hash_ids: list[int]) -> dict[int, HitRow]:
+        """What to report of each hit: from memory, and the rest in one read."""
+        hits = self._holder.hits
+        found, missing = hits.lookup(hash_ids)
+        if missing:
+            epoch = hits.epoch
+            async with self._database.unit() as uow:
+                rows = await self._hashes.match_rows(uow, missing)
+            fresh = {
+                hash_id: HitRow(
+                    signal_type=row.signal_type,
+                    value=REGISTRY[row.signal_type].format(row.value),
+                    status=row.status,
+                    labels=tuple(row.labels),
+                    contributors=row.contributors,
+                )
+                for hash_id, row in rows.items()
             }
+            hits.remember(fresh, epoch)
+            found.update(fresh)
+        return found
+
+    async def match(
+        self, principal: Principal, queries: list[MatchQuery], include_disputed: bool
+    ) -> MatchResponse:
+        check_batch_size(len(queries), self._settings.max_match_queries, "queries")
+        parsed = _validate(queries, self._settings)
+        search = self._holder.search
+        raw_hits = [search(q.signal_type.name, q.value, q.max_distance) for q in parsed]
+        hit_ids = sorted({hash_id for hits in raw_hits for hash_id, _ in hits})
+        rows = await self._hit_rows(hit_ids) if hit_ids else {}
+        allowed = {HashStatus.ACTIVE.value}
+        if include_disputed:
+            allowed.add(HashStatus.DISPUTED.value)
+
+        results: list[MatchResult] = []
+        matched_ids: set[int] = set()
+        matched_queries = 0
+        match_count = 0
+        unmatched: list[str] = []
+        for index, (query, hits) in enumerate(zip(parsed, raw_hits, strict=True)):
+            matches = []
+            for hash_id, distance in hits:
+                row = rows.get(hash_id)
+                if row is None or row.status not in allowed:
+                    continue
+                matched_ids.add(hash_id)
+                matches.append(
+                    MatchHit(
+                        hash_id=hash_id,
+                        signal_type=row.signal_type,
+                        value=row.value,
+                        distance=distance,
+                        labels=list(row.labels),
+                        status=row.status,  # type: ignore[arg-type]
+                        contributors=row.contributors,
+                    )
+                )
+            if matches:
+                matched_queries += 1
+                match_count += len(matches)
+            else:
+                unmatched.append(query_digest(self._audit_key, query.signal_type.name, query.value))
+            results.append(
+                MatchResult(
+                    index=index,
+                    signal_type=query.signal_type.name,
+                    max_distance=query.max_distance,
+                    matches=matches,
+                )
+            )
+        await self._audit.record(
+            principal.actor,
+            "match",
+            target_ids=matched_ids,
+            details={
+                "queries": len(parsed),
+                "matched_queries": matched_queries,
+                "matches": match_count,
+                "include_disputed": include_disputed,
+                "unmatched_query_hmacs": unmatched,
+            },
         )
-    await audit.record(
-        principal.actor,
-        "match",
-        target_ids=matched_ids,
-        details={
-            "queries": len(parsed),
-            "matched_queries": matched_queries,
-            "matches": match_count,
-            "include_disputed": include_disputed,
-            "unmatched_query_hmacs": unmatched,
-        },
-    )
-    return MatchOutcome(results=results, matched_queries=matched_queries)
+        return MatchResponse(results=results, matched_queries=matched_queries)

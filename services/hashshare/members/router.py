@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, UoW, require_scope
+from hashshare.deps import Members, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES
-from hashshare.members import service
 from hashshare.members.schemas import MemberCreate, MemberList, MemberOut
 
 router = APIRouter(prefix="/v1/members", tags=["members"], responses=ERROR_RESPONSES)
@@ -17,15 +17,17 @@ router = APIRouter(prefix="/v1/members", tags=["members"], responses=ERROR_RESPO
 
 @router.get("", response_model=MemberList, summary="List members")
 async def list_members(
-    principal: Annotated[Principal, require_scope(Scope.ADMIN)], uow: UoW
+    principal: Annotated[Principal, require_scope(Scope.ADMIN)], members: Members, uow: UoW
 ) -> MemberList:
-    members = await service.list_members(uow.session)
-    return MemberList(members=[MemberOut.model_validate(m) for m in members])
+    return MemberList(members=[MemberOut.model_validate(m) for m in await members.list(uow)])
 
 
 @router.post("", response_model=MemberOut, status_code=201, summary="Add a member")
 async def add_member(
-    body: MemberCreate, principal: Annotated[Principal, require_scope(Scope.ADMIN)], uow: UoW
+    body: MemberCreate,
+    principal: Annotated[Principal, require_scope(Scope.ADMIN)],
+    members: Members,
+    uow: UoW,
 ) -> MemberOut:
-    member = await service.add_member(uow.session, principal.actor, body.id, body.name)
+    member = await members.add(uow, principal.actor, body.id, body.name)
     return MemberOut.model_validate(member)

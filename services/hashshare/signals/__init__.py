@@ -1,8 +1,9 @@
-"""Signal types: how each kind of hash is written, compared and indexed."""
+"""Signal types: how each kind of hash is written and compared."""
 
 from hashshare.signals.registry import (
     REGISTRY,
     DegenerateHash,
+    DistanceKind,
     InvalidHash,
     SignalType,
     UnknownSignalType,
@@ -12,6 +13,7 @@ from hashshare.signals.registry import (
 __all__ = [
     "REGISTRY",
     "DegenerateHash",
+    "DistanceKind",
     "InvalidHash",
     "SignalType",
     "UnknownSignalType",

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-
-from hashshare.matching.index import ExactIndex, MatchIndex
-from hashshare.matching.mih import MultiIndexHammingIndex
 
 _HEX = frozenset(string.hexdigits)
 
@@ -44,7 +40,6 @@ class SignalType:
     distance_kind: DistanceKind
     default_max_distance: int
     description: str
-    index_factory: Callable[[int], MatchIndex]
     # Values that say nothing about content: digests of empty input, hashes of blank images.
     degenerate_values: frozenset[bytes] = frozenset()
     # Perceptual hashes whose bit count is outside this range are not what the algorithm
@@ -97,17 +92,6 @@ class SignalType:
             return 0 if a == b else self.bits
         return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
-    def new_index(self) -> MatchIndex:
-        return self.index_factory(self.bits)
-
-
-def _hamming(bits: int) -> MatchIndex:
-    return MultiIndexHammingIndex(bits)
-
-
-def _exact(bits: int) -> MatchIndex:
-    return ExactIndex(bits)
-
 
 def _blank(bits: int) -> frozenset[bytes]:
     """All-zero and all-one values: what perceptual hashes give flat, featureless images."""
@@ -137,7 +121,6 @@ REGISTRY: dict[str, SignalType] = {
             DistanceKind.HAMMING,
             31,
             "PDQ perceptual hash (Meta)",
-            _hamming,
             _blank(256),
             PDQ_WEIGHTS,
         ),
@@ -147,7 +130,6 @@ REGISTRY: dict[str, SignalType] = {
             DistanceKind.HAMMING,
             6,
             "DCT perceptual hash (imagehash)",
-            _hamming,
             _blank(64),
         ),
         SignalType(
@@ -156,22 +138,16 @@ REGISTRY: dict[str, SignalType] = {
             DistanceKind.HAMMING,
             5,
             "Difference hash (imagehash)",
-            _hamming,
             _blank(64),
         ),
-        SignalType(
-            "ahash", 64, DistanceKind.HAMMING, 0, "Average hash (imagehash)", _hamming, _blank(64)
-        ),
-        SignalType(
-            "whash", 64, DistanceKind.HAMMING, 1, "Wavelet hash (imagehash)", _hamming, _blank(64)
-        ),
+        SignalType("ahash", 64, DistanceKind.HAMMING, 0, "Average hash (imagehash)", _blank(64)),
+        SignalType("whash", 64, DistanceKind.HAMMING, 1, "Wavelet hash (imagehash)", _blank(64)),
         SignalType(
             "md5",
             128,
             DistanceKind.EXACT,
             0,
             "MD5 of the file bytes",
-            _exact,
             frozenset({EMPTY_MD5}),
         ),
         SignalType(
@@ -180,7 +156,6 @@ REGISTRY: dict[str, SignalType] = {
             DistanceKind.EXACT,
             0,
             "SHA-256 of the file bytes",
-            _exact,
             frozenset({EMPTY_SHA256}),
         ),
     )

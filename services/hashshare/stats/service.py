@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.models import AuditEvent
-from hashshare.db import utcnow
+from hashshare.db import UnitOfWork, utcnow
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
 from hashshare.stats.schemas import DayOfMatches, Disputes, Retractions, Stats
 
@@ -46,7 +46,15 @@ async def _labels_of(session: AsyncSession, hash_ids: set[int]) -> dict[int, lis
     return labels
 
 
-async def compute(
+class StatsService:
+    async def compute(
+        self, uow: UnitOfWork, since: datetime | None = None, until: datetime | None = None
+    ) -> Stats:
+        """The statistics now, with activity within [since, until)."""
+        return await _compute(uow.session, since, until)
+
+
+async def _compute(
     session: AsyncSession, since: datetime | None = None, until: datetime | None = None
 ) -> Stats:
     by_status: Counter[str] = Counter()

@@ -1,0 +1,58 @@
+"""The one path of every change to the shared set.
+
+A write transaction takes the writers' lock (`lock`), changes its rows, and appends the
+hashes as they now are (`append`). Once the transaction has committed, the same entries are
+handed to the process's in-memory copy (`ChangeSink.apply`), the function a follower calls
+for other processes' changes: nothing else updates an index or forgets a remembered hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hashshare.changes.entry import ChangeEntry, ChangeSink
+from hashshare.changes.repository import ChangeRepository
+from hashshare.changes.schemas import ChangeOut, ChangePage
+from hashshare.db import UnitOfWork
+
+
+class ChangeService:
+    def __init__(self, sink: ChangeSink) -> None:
+        self._sink = sink
+
+    async def lock(self, uow: UnitOfWork) -> None:
+        """Take the writers' lock first (see `ChangeRepository.lock_for_append`)."""
+        await ChangeRepository(uow.session).lock_for_append()
+
+    async def append(self, uow: UnitOfWork, entries: Sequence[ChangeEntry]) -> None:
+        """Put `entries` on the feed; apply them in this process once `uow` has committed."""
+        if not entries:
+            return
+        await ChangeRepository(uow.session).append(entries)
+        uow.on_commit(lambda: self._sink.apply(entries))
+
+    async def head(self, uow: UnitOfWork) -> int:
+        return await ChangeRepository(uow.session).head()
+
+    async def page(self, uow: UnitOfWork, after: int, limit: int) -> ChangePage:
+        """Up to `limit` changes after the cursor `after`, for `GET /v1/changes`."""
+        changes = await ChangeRepository(uow.session).after(after, limit + 1)
+        page = changes[:limit]
+        return ChangePage(
+            changes=[
+                ChangeOut(
+                    seq=change.seq or 0,
+                    kind=change.kind,
+                    hash_id=change.hash_id,
+                    signal_type=change.signal_type,
+                    value=change.value.hex(),
+                    status=change.status,
+                    labels=list(change.labels),
+                    contributors=change.contributors,
+                    changed_at=change.changed_at,
+                )
+                for change in page
+            ],
+            next_cursor=str(page[-1].seq) if page else str(after),
+            has_more=len(changes) > limit,
+        )

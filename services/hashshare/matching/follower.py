@@ -1,0 +1,116 @@
+"""Follows a change source into an in-memory copy of the shared set.
+
+The follower reads, from where it has applied up to, every entry of a `ChangeSource` (the
+database's feed in the service; the central service's `/v1/changes` for a member's copy)
+and hands them, in order, to the copy's `apply`: the same function the writing process
+calls for its own entries. Between polls it waits for news from the source, or
+`poll_seconds` at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hashshare.changes.entry import ChangeSink, ChangeSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedPosition:
+    """How far a copy has applied the change feed."""
+
+    applied_seq: int = 0
+    head_seq: int = 0
+    checked_at: float | None = None  # monotonic time of the last successful poll
+    oldest_unapplied_at: datetime | None = None
+
+    def status(self, now: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+        """What /readyz reports: position, how far behind, in entries and seconds."""
+        lag_seconds = 0.0
+        if self.oldest_unapplied_at is not None:
+            lag_seconds = max(0.0, (datetime.now(UTC) - self.oldest_unapplied_at).total_seconds())
+        return {
+            "applied_seq": self.applied_seq,
+            "head_seq": self.head_seq,
+            "behind": max(0, self.head_seq - self.applied_seq),
+            "behind_seconds": round(lag_seconds, 3),
+            "last_poll_seconds_ago": None
+            if self.checked_at is None
+            else round(now() - self.checked_at, 3),
+        }
+
+
+class ChangeFollower:
+    """Applies a source's changes to a sink until stopped."""
+
+    BATCH = 5000
+
+    def __init__(
+        self,
+        sink: ChangeSink,
+        source: ChangeSource,
+        poll_seconds: float,
+        after_poll: Callable[[], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.source = source
+        self.poll_seconds = poll_seconds
+        self.position = FeedPosition()
+        self._after_poll = after_poll
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start_at(self, seq: int) -> None:
+        """Everything up to `seq` is in the copy already (a load read the feed's head first)."""
+        self.position = FeedPosition(applied_seq=seq, head_seq=seq, checked_at=time.monotonic())
+
+    async def start(self) -> None:
+        await self.source.start()
+        self._task = asyncio.create_task(self._run(), name="hashshare-change-follower")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.source.stop()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("change feed poll failed; retrying")
+            if self._after_poll is not None:
+                self._after_poll()
+            await self.source.wait(self.poll_seconds)
+
+    async def poll(self) -> int:
+        """Apply every change after the applied position; return how many were applied."""
+        applied = 0
+        position = self.position
+        while True:
+            changes = await self.source.after(position.applied_seq, self.BATCH)
+            self.sink.apply(changes)
+            if changes:
+                position.applied_seq = changes[-1].seq or position.applied_seq
+            applied += len(changes)
+            if len(changes) < self.BATCH:
+                break
+        position.head_seq = max(await self.source.head(), position.applied_seq)
+        position.oldest_unapplied_at = (
+            await self.source.changed_at(position.applied_seq + 1)
+            if position.head_seq > position.applied_seq
+            else None
+        )
+        position.checked_at = time.monotonic()
+        return applied
