@@ -3,8 +3,9 @@
 Each benchmark prints figures beside a baseline measured in the same run; what they share is
 how they describe the machine, provision a private database (a temporary SQLite file, or a
 database created on a PostgreSQL server and dropped at the end), fill it with hashes the way
-the API leaves them (one `hashes`, `contributions` and `changes` row each, by plain SQL:
-`executemany` on SQLite, `COPY` on PostgreSQL), and start `hashshare serve` as a subprocess.
+the API leaves them (one `hashes`, `contributions` and `changes` row each, written in the
+columns the migrations made, read back from the database: `executemany` on SQLite, `COPY` on
+PostgreSQL), and start `hashshare serve` as a subprocess.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
 
 from hashshare import db
@@ -112,6 +115,15 @@ def print_machine() -> None:
 # --------------------------------------------------------------------------- database
 
 
+@dataclass(frozen=True)
+class SchemaColumn:
+    name: str
+    required: bool  # NOT NULL without a server default: seeding must give it a value
+
+
+Schema = dict[str, tuple[SchemaColumn, ...]]
+
+
 @dataclass
 class Database:
     url: str
@@ -119,6 +131,7 @@ class Database:
     tmpdir: Path | None = None
     pg_admin_url: str | None = None
     pg_name: str | None = None
+    schema: Schema = field(default_factory=dict)  # set by migrate_database
 
 
 async def pg_connect(url: str) -> Any:
@@ -185,116 +198,155 @@ async def _add_member(url: str) -> None:
         await service_database.dispose()
 
 
-# The key column of each seeded table: seeding appends after the rows already there.
-KEYS = (("hashes", "id"), ("contributions", "id"), ("changes", "seq"))
+# The seeded tables and their key columns: seeding appends after the rows already there.
+KEYS = {"hashes": "id", "contributions": "id", "changes": "seq"}
+
+
+async def _reflect(url: str) -> Schema:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+
+            def columns(sync: Connection) -> Schema:
+                inspector = inspect(sync)
+                return {
+                    table: tuple(
+                        SchemaColumn(
+                            column["name"],
+                            not column["nullable"] and column.get("default") is None,
+                        )
+                        for column in inspector.get_columns(table)
+                    )
+                    for table in KEYS
+                }
+
+            return await conn.run_sync(columns)
+    finally:
+        await engine.dispose()
+
+
+def reflect_schema(url: str) -> Schema:
+    """The seeded tables' columns, in order, as the migrations left them in the database."""
+    return asyncio.run(_reflect(url))
+
+
+def _table_rows(
+    table: str, columns: tuple[SchemaColumn, ...], fields: dict[str, Any], count: int
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, rows) of `fields` (a value, or a sequence of `count` values, per name)."""
+    unknown = set(fields) - {column.name for column in columns}
+    if unknown:
+        raise RuntimeError(f"the migrated {table} table has no column {sorted(unknown)}")
+    missing = [c.name for c in columns if c.required and c.name not in fields]
+    if missing:
+        raise RuntimeError(f"seeding gives no value for the required {table} columns {missing}")
+    names = [column.name for column in columns if column.name in fields]
+    series = [
+        fields[name] if isinstance(fields[name], range | list) else repeat(fields[name], count)
+        for name in names
+    ]
+    # Constants repeat without end: the sequences, `count` long each, bound the rows.
+    return names, list(zip(*series, strict=False))
 
 
 def row_chunks(
-    values: U8, now: object, first: tuple[int, int, int] = (1, 1, 1)
-) -> Iterator[tuple[list[Any], list[Any], list[Any]]]:
-    """(hashes, contributions, changes) rows, INSERT_CHUNK at a time, numbered from `first`."""
-    first_hash, first_contribution, first_change = first
+    schema: Schema, values: U8, now: object, first: dict[str, int]
+) -> Iterator[dict[str, tuple[list[str], list[tuple[Any, ...]]]]]:
+    """Rows of the seeded tables, as the API leaves a hash, INSERT_CHUNK values at a time.
+
+    Each table's rows are numbered from `first[table]`; a hash is active, has the labels
+    LABELS and one contribution, by MEMBER, and one change.
+    """
     for start in range(0, len(values), INSERT_CHUNK):
-        hashes: list[Any] = []
-        contributions: list[Any] = []
-        changes: list[Any] = []
-        for offset, row in enumerate(values[start : start + INSERT_CHUNK]):
-            n = start + offset
-            hash_id = first_hash + n
-            value = row.tobytes()
-            hashes.append((hash_id, "pdq", value, "active", LABELS_JSON, 1, now, now, now))
-            contributions.append(
-                (first_contribution + n, hash_id, MEMBER, LABELS_JSON, None, QUALITY, now, now)
-            )
-            changes.append((first_change + n, hash_id, "pdq", value, "active", LABELS_JSON, 1, now))
-        yield hashes, contributions, changes
+        chunk = [row.tobytes() for row in values[start : start + INSERT_CHUNK]]
+        count = len(chunk)
+        ids = {table: range(first[table] + start, first[table] + start + count) for table in KEYS}
+        fields: dict[str, dict[str, Any]] = {
+            "hashes": {
+                "id": ids["hashes"],
+                "signal_type": "pdq",
+                "value": chunk,
+                "status": "active",
+                "labels": LABELS_JSON,
+                "contributors": 1,
+                "first_contributed_at": now,
+                "last_contributed_at": now,
+                "updated_at": now,
+            },
+            "contributions": {
+                "id": ids["contributions"],
+                "hash_id": ids["hashes"],
+                "member_id": MEMBER,
+                "labels": LABELS_JSON,
+                "quality": QUALITY,
+                "created_at": now,
+                "updated_at": now,
+            },
+            "changes": {
+                "seq": ids["changes"],
+                "hash_id": ids["hashes"],
+                "signal_type": "pdq",
+                "value": chunk,
+                "status": "active",
+                "labels": LABELS_JSON,
+                "contributors": 1,
+                "changed_at": now,
+            },
+        }
+        yield {table: _table_rows(table, schema[table], fields[table], count) for table in KEYS}
 
 
-COLUMNS = {
-    "hashes": (
-        "id",
-        "signal_type",
-        "value",
-        "status",
-        "labels",
-        "contributors",
-        "first_contributed_at",
-        "last_contributed_at",
-        "updated_at",
-    ),
-    "contributions": (
-        "id",
-        "hash_id",
-        "member_id",
-        "labels",
-        "external_ref",
-        "quality",
-        "created_at",
-        "updated_at",
-    ),
-    "changes": (
-        "seq",
-        "hash_id",
-        "signal_type",
-        "value",
-        "status",
-        "labels",
-        "contributors",
-        "changed_at",
-    ),
-}
+def sqlite_now() -> str:
+    """Now as SQLAlchemy keeps SQLite datetimes: naive UTC text in this format."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def insert_sql(table: str) -> str:
-    columns = COLUMNS[table]
-    names, marks = ", ".join(columns), ", ".join("?" * len(columns))
-    return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - constant names
+def sqlite_append(conn: sqlite3.Connection, schema: Schema, values: U8) -> None:
+    """Insert `values` after the rows already there, inside the caller's transaction."""
+    first = {
+        table: int(conn.execute(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}").fetchone()[0])  # noqa: S608
+        for table, key in KEYS.items()
+    }
+    for chunk in row_chunks(schema, values, sqlite_now(), first):
+        for table, (names, rows) in chunk.items():
+            marks = ", ".join("?" * len(names))
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
+            conn.executemany(sql, rows)
 
 
-def insert_sqlite(url: str, values: U8) -> None:
-    # SQLAlchemy keeps SQLite datetimes as naive UTC text in this format.
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+async def postgres_append(conn: Any, schema: Schema, values: U8, first: dict[str, int]) -> None:
+    """COPY `values` into the seeded tables, numbered from `first`, on an asyncpg connection."""
+    for chunk in row_chunks(schema, values, dt.datetime.now(dt.UTC), first):
+        for table, (names, rows) in chunk.items():
+            await conn.copy_records_to_table(table, records=rows, columns=names)
+
+
+def insert_sqlite(url: str, schema: Schema, values: U8) -> None:
     path = make_url(url).database
     assert path
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA synchronous=OFF")
-        first = tuple(
-            int(conn.execute(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}").fetchone()[0])  # noqa: S608
-            for table, key in KEYS
-        )
         with conn:
-            for hashes, contributions, changes in row_chunks(values, now, first):  # type: ignore[arg-type]
-                conn.executemany(insert_sql("hashes"), hashes)
-                conn.executemany(insert_sql("contributions"), contributions)
-                conn.executemany(insert_sql("changes"), changes)
+            sqlite_append(conn, schema, values)
         conn.execute("ANALYZE")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
 
 
-async def insert_postgres(url: str, values: U8) -> None:
+async def insert_postgres(url: str, schema: Schema, values: U8) -> None:
     import asyncpg
 
     conn = await pg_connect(url)
-    now = dt.datetime.now(dt.UTC)
     try:
-        first = tuple(
-            [
-                int(await conn.fetchval(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}"))  # noqa: S608
-                for table, key in KEYS
-            ]
-        )
+        first = {
+            table: int(await conn.fetchval(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}"))  # noqa: S608
+            for table, key in KEYS.items()
+        }
         async with conn.transaction():
-            for hashes, contributions, changes in row_chunks(values, now, first):  # type: ignore[arg-type]
-                for table, rows in (
-                    ("hashes", hashes),
-                    ("contributions", contributions),
-                    ("changes", changes),
-                ):
-                    await conn.copy_records_to_table(table, records=rows, columns=COLUMNS[table])
-            for table, column in KEYS:
+            await postgres_append(conn, schema, values, first)
+            for table, column in KEYS.items():
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"  # noqa: S608
                     f" (SELECT max({column}) FROM {table}))"
@@ -310,18 +362,21 @@ async def insert_postgres(url: str, values: U8) -> None:
 
 
 def migrate_database(database: Database) -> None:
-    """Run the migrations and add the member the benchmarks act as."""
+    """Run the migrations, note the schema they made and add the member the benchmarks act as."""
     upgrade(database.url)
+    database.schema = reflect_schema(database.url)
     asyncio.run(_add_member(database.url))
 
 
 def seed_database(database: Database, values: U8) -> float:
     """Append `values` as hashes the API would have stored; return the seconds it took."""
+    if not database.schema:
+        raise RuntimeError("seed_database needs migrate_database first")
     started = time.perf_counter()
     if database.pg_name is None:
-        insert_sqlite(database.url, values)
+        insert_sqlite(database.url, database.schema, values)
     else:
-        asyncio.run(insert_postgres(database.url, values))
+        asyncio.run(insert_postgres(database.url, database.schema, values))
     # Write the load out now (SQLite's WAL checkpointed, PostgreSQL's CHECKPOINT, then the
     # kernel's dirty pages), so that the measurement does not pay for flushing the setup.
     os.sync()
@@ -337,6 +392,21 @@ def prepare_database(database: Database, values: U8) -> None:
         f"database  {database.description}: migrated in {migrated - started:.1f} s, "
         f"{len(values):,} hashes + contributions + changes inserted in {seeded:.1f} s"
     )
+
+
+@contextlib.contextmanager
+def scratch_database(
+    database_url: str | None, workdir: Path, prefix: str = "hashshare_bench"
+) -> Iterator[Database]:
+    """`create_database`, dropped again on the way out (a failure to drop only warns)."""
+    database = create_database(database_url, workdir, prefix)
+    try:
+        yield database
+    finally:
+        try:
+            drop_database(database)
+        except Exception as exc:
+            print(f"warning: could not drop {database.pg_name}: {exc}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- service
@@ -461,6 +531,19 @@ def wait_ready(service: Service, workers: int, pdq_size: int, timeout: float) ->
         f"(index load per worker seen on /readyz: {shown})"
     )
     return last
+
+
+@contextlib.contextmanager
+def running_service(
+    database: Database, workdir: Path, workers: int, pdq_size: int, ready_timeout: float
+) -> Iterator[Service]:
+    """`hashshare serve` on `database`, ready with `pdq_size` hashes; stopped on the way out."""
+    service = start_service(database, workdir, workers)
+    try:
+        wait_ready(service, workers, pdq_size, ready_timeout)
+        yield service
+    finally:
+        stop_service(service)
 
 
 def report_service_log(service: Service) -> None:

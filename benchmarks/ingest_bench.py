@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import http.client
 import json
 import shutil
@@ -47,28 +46,25 @@ import numpy as np
 from sqlalchemy.engine import make_url
 
 from _common import (
-    COLUMNS,
     HOST,
     KEYS,
     LABELS,
-    LABELS_JSON,
     MEMBER,
     QUALITY,
     U8,
     Database,
     Service,
-    create_database,
-    drop_database,
     migrate_database,
     parse_count,
     pg_connect,
+    postgres_append,
     print_machine,
     report_service_log,
+    running_service,
+    scratch_database,
     seed_database,
     service_exit_message,
-    start_service,
-    stop_service,
-    wait_ready,
+    sqlite_append,
 )
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
@@ -242,66 +238,36 @@ def match_bodies(values: Values, count: int) -> list[bytes]:
 # --------------------------------------------------------------------------- yardstick
 
 
-def _sqlite_write(url: str, rows: U8) -> float:
+def _sqlite_write(database: Database, rows: U8) -> float:
     import sqlite3
 
-    path = make_url(url).database
+    path = make_url(database.url).database
     assert path
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     conn = sqlite3.connect(path, timeout=60)
     try:
         started = time.perf_counter()
         with conn:
-            first = [
-                int(conn.execute(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}").fetchone()[0])  # noqa: S608
-                for table, key in KEYS
-            ]
-            hashes, contributions, changes = _rows(rows, now, first)
-            conn.executemany(_insert("hashes", 9), hashes)
-            conn.executemany(_insert("contributions", 8), contributions)
-            conn.executemany(_insert("changes", 8), changes)
+            sqlite_append(conn, database.schema, rows)
         return time.perf_counter() - started
     finally:
         conn.close()
 
 
-def _insert(table: str, width: int) -> str:
-    return f"INSERT INTO {table} ({', '.join(COLUMNS[table])}) VALUES ({', '.join('?' * width)})"  # noqa: S608
-
-
-def _rows(
-    rows: U8, now: object, first: list[int]
-) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
-    hashes, contributions, changes = [], [], []
-    for n, row in enumerate(rows):
-        hash_id, value = first[0] + n, row.tobytes()
-        hashes.append((hash_id, "pdq", value, "active", LABELS_JSON, 1, now, now, now))
-        contributions.append((first[1] + n, hash_id, MEMBER, LABELS_JSON, None, QUALITY, now, now))
-        changes.append((first[2] + n, hash_id, "pdq", value, "active", LABELS_JSON, 1, now))
-    return hashes, contributions, changes
-
-
-async def _postgres_write(url: str, rows: U8) -> float:
-    conn = await pg_connect(url)
+async def _postgres_write(database: Database, rows: U8) -> float:
+    conn = await pg_connect(database.url)
     try:
         started = time.perf_counter()
         async with conn.transaction():
             # Ids from the tables' own sequences, as the service's inserts take them.
-            first = []
-            for table, key in KEYS:
+            first = {}
+            for table, key in KEYS.items():
                 ids = await conn.fetch(
                     f"SELECT nextval(pg_get_serial_sequence('{table}', '{key}')) AS id"  # noqa: S608
                     " FROM generate_series(1, $1)",
                     len(rows),
                 )
-                first.append(int(ids[0]["id"]))
-            hashes, contributions, changes = _rows(rows, dt.datetime.now(dt.UTC), first)
-            for table, records in (
-                ("hashes", hashes),
-                ("contributions", contributions),
-                ("changes", changes),
-            ):
-                await conn.copy_records_to_table(table, records=records, columns=COLUMNS[table])
+                first[table] = int(ids[0]["id"])
+            await postgres_append(conn, database.schema, rows, first)
         return time.perf_counter() - started
     finally:
         await conn.close()
@@ -309,8 +275,8 @@ async def _postgres_write(url: str, rows: U8) -> float:
 
 def raw_write(database: Database, rows: U8) -> float:
     if database.pg_name is None:
-        return _sqlite_write(database.url, rows)
-    return asyncio.run(_postgres_write(database.url, rows))
+        return _sqlite_write(database, rows)
+    return asyncio.run(_postgres_write(database, rows))
 
 
 # --------------------------------------------------------------------------- one size
@@ -410,12 +376,11 @@ def measure_size(
 
 def run_backend(backend: str, options: Options, workdir: Path) -> tuple[list[Row], list[str]]:
     url = options.postgres_url if backend == "postgres" else None
-    database = create_database(url, workdir / backend, prefix="hashshare_ingest")
     (workdir / backend).mkdir(parents=True, exist_ok=True)
     values = Values(options.seed)
     rows: list[Row] = []
     notes: list[str] = []
-    try:
+    with scratch_database(url, workdir / backend, prefix="hashshare_ingest") as database:
         migrate_database(database)
         have = 0
         for stored in options.stored:
@@ -425,9 +390,9 @@ def run_backend(backend: str, options: Options, workdir: Path) -> tuple[list[Row
             have = sum(len(chunk) for chunk in values.stored)
             print(f"{backend:<9} {have:,} hashes stored ({grow:,} seeded in {seconds:.0f} s)")
             sys.stdout.flush()
-            service = start_service(database, workdir / backend, options.workers)
-            try:
-                wait_ready(service, options.workers, have, options.ready_timeout)
+            with running_service(
+                database, workdir / backend, options.workers, have, options.ready_timeout
+            ) as service:
                 size_rows, lines = measure_size(backend, database, service, options, values, have)
                 rows.extend(size_rows)
                 notes.append(f"{backend} at {have:,} stored:")
@@ -435,12 +400,8 @@ def run_backend(backend: str, options: Options, workdir: Path) -> tuple[list[Row
                 report_service_log(service)
                 if service.process.poll() is not None:
                     raise RuntimeError(service_exit_message(service))
-            finally:
-                stop_service(service)
             have = sum(len(chunk) for chunk in values.stored)
             print_rows([row for row in rows if row.stored == size_rows[0].stored])
-    finally:
-        drop_database(database)
     return rows, notes
 
 

@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/load_bench.py --n 10000000
 
-Creates a scratch database on the local PostgreSQL server, fills `hashes` with N random PDQ
-hashes by COPY, then times `matching.loader.load_indexes` (stream from the database and build the
-index). Baseline in the same run: fetching the same rows with a bare asyncpg cursor and
-nothing else, the floor any loader pays. Drops the scratch database at the end.
+Creates a scratch database on the local PostgreSQL server (``_common``: migrations, then N
+random PDQ hashes written by COPY as the API leaves them), then times
+`matching.loader.load_indexes` (stream from the database and build the index). Baseline in
+the same run: fetching the same rows with a bare asyncpg cursor and nothing else, the floor
+any loader pays. Drops the scratch database at the end.
 """
 
 from __future__ import annotations
@@ -13,53 +14,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-import asyncpg
 import numpy as np
+from sqlalchemy.engine import make_url
 
-from _common import COLUMNS, cpu_model, parse_count
+from _common import (
+    cpu_model,
+    migrate_database,
+    parse_count,
+    pg_connect,
+    scratch_database,
+    seed_database,
+)
 from hashshare.changes.service import ChangeService
 from hashshare.config import Settings
 from hashshare.db import Database
 from hashshare.hashes.service import HashService
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.loader import load_indexes
-from hashshare.migrations import upgrade
 
-ADMIN_URL = os.environ.get("HASHSHARE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+# The server the scratch database is created on (any database of it to connect to first).
+ADMIN_URL = (
+    make_url(
+        os.environ.get("HASHSHARE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    .set(drivername="postgresql+asyncpg")
+    .render_as_string(hide_password=False)
+)
 
 
-async def _fill(dsn: str, n: int) -> float:
+async def _bare_fetch(url: str) -> tuple[float, int]:
     started = time.perf_counter()
-    now = datetime.now(UTC)
-    conn = await asyncpg.connect(dsn)
-    try:
-        rng = np.random.default_rng(1)
-        chunk = 500_000
-        for start in range(0, n, chunk):
-            count = min(chunk, n - start)
-            values = rng.integers(0, 256, size=(count, 32), dtype=np.uint8)
-            records = [
-                ("pdq", values[i].tobytes(), "active", '["attacker-manifesto"]', 1, now, now, now)
-                for i in range(count)
-            ]
-            await conn.copy_records_to_table(
-                "hashes",
-                records=records,
-                columns=COLUMNS["hashes"][1:],
-            )
-        await conn.execute("ANALYZE hashes")
-    finally:
-        await conn.close()
-    return time.perf_counter() - started
-
-
-async def _bare_fetch(dsn: str) -> tuple[float, int]:
-    started = time.perf_counter()
-    conn = await asyncpg.connect(dsn)
+    conn = await pg_connect(url)
     rows = 0
     try:
         async with conn.transaction():
@@ -90,29 +80,26 @@ async def _load(url: str) -> tuple[float, int, int]:
         await database.dispose()
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", default="1M", help="hashes to load, e.g. 1M or 10M")
     args = parser.parse_args()
     n = parse_count(args.n)
-    name = f"hashshare_load_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        fill_seconds = await _fill(dsn, n)
-        bare_seconds, rows = await _bare_fetch(dsn)
-        load_seconds, size, memory = await _load(url)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    values = np.random.default_rng(1).integers(0, 256, size=(n, 32), dtype=np.uint8)
+    workdir = Path(tempfile.gettempdir())  # only a SQLite database would be kept there
+    with scratch_database(ADMIN_URL, workdir, prefix="hashshare_load") as database:
+        migrate_database(database)
+        fill_seconds = seed_database(database, values)
+        bare_seconds, rows = asyncio.run(_bare_fetch(database.url))
+        load_seconds, size, memory = asyncio.run(_load(database.url))
     print(
         f"# load benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{cpu_model()}, {os.cpu_count()} cores"
     )
-    print(f"N = {n:,} PDQ hashes in PostgreSQL (filled by COPY in {fill_seconds:.1f} s)")
+    print(
+        f"N = {n:,} PDQ hashes in PostgreSQL (seeded by COPY with their contributions and "
+        f"changes in {fill_seconds:.1f} s)"
+    )
     print(f"{'step':<44} {'seconds':>8} {'rows':>12}")
     print(f"{'baseline: bare asyncpg cursor fetch':<44} {bare_seconds:8.1f} {rows:12,}")
     print(f"{'load_indexes (stream + build, ready)':<44} {load_seconds:8.1f} {size:12,}")
@@ -122,4 +109,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
