@@ -5,7 +5,8 @@ how they describe the machine, provision a private database (a temporary SQLite 
 database created on a PostgreSQL server and dropped at the end), fill it with hashes the way
 the API leaves them (one `hashes`, `contributions` and `changes` row each, written in the
 columns the migrations made, read back from the database: `executemany` on SQLite, `COPY` on
-PostgreSQL), and start `hashshare serve` as a subprocess.
+PostgreSQL), start `hashshare serve` as a subprocess, and account for the CPU time of the
+processes on the machine while they run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -561,3 +563,154 @@ def report_service_log(service: Service) -> None:
     print(f"service   log has errors (full log kept in {kept}); lines by count:")
     for line, count in sorted(kinds.items(), key=lambda item: -item[1])[:8]:
         print(f"  {count:>6} x {line}")
+
+
+# --------------------------------------------------------------------------- CPU accounting
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# pid -> (parent pid, command name, user + system CPU time in clock ticks)
+ProcessTimes = dict[int, tuple[int, str, int]]
+
+
+def _proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, comm, utime+stime jiffies) of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), comm, int(fields[11]) + int(fields[12])
+
+
+def all_process_times() -> ProcessTimes:
+    found: ProcessTimes = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None:
+                found[int(entry)] = stat
+    return found
+
+
+def descendants(root: int, table: ProcessTimes) -> set[int]:
+    """`root` and every process below it."""
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine from /proc/stat, in clock ticks."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is already counted in user)
+    total = sum(fields[:8])
+    return total - fields[3] - fields[4], total
+
+
+def is_backend_of(pid: int, comm: str, database: str | None) -> bool:
+    """Whether the process is a PostgreSQL backend serving `database`."""
+    if database is None or comm != "postgres":
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return f" {database} ".encode() in cmdline.read()
+    except OSError:
+        return False
+
+
+@dataclass
+class CpuSnapshot:
+    at: float
+    busy: int
+    processes: ProcessTimes
+    children: resource.struct_rusage
+    own: resource.struct_rusage
+
+    @staticmethod
+    def take() -> CpuSnapshot:
+        return CpuSnapshot(
+            at=time.monotonic(),
+            busy=machine_jiffies()[0],
+            processes=all_process_times(),
+            children=resource.getrusage(resource.RUSAGE_CHILDREN),
+            own=resource.getrusage(resource.RUSAGE_SELF),
+        )
+
+
+@dataclass
+class CpuUsage:
+    """Cores used during one run (1.0 = one core busy the whole time)."""
+
+    service: float
+    workers: list[float]
+    database: float  # PostgreSQL backends serving the benchmark's database
+    generator: float
+    other: float
+    machine: float
+    busiest_other: list[tuple[str, int, float]]
+
+
+def cpu_usage(
+    before: CpuSnapshot,
+    after: CpuSnapshot,
+    server_pid: int,
+    generator_is_child: bool,
+    pg_database: str | None,
+) -> CpuUsage:
+    """Split the machine's CPU time between two snapshots by who used it.
+
+    The service is `server_pid` and its descendants (the workers); the load generator is
+    either a child process reaped between the snapshots or this process itself.
+    """
+    seconds = max(after.at - before.at, 1e-9)
+    service_pids = descendants(server_pid, after.processes)
+    own_pid = os.getpid()
+    db_pids = {
+        pid
+        for pid, (_, comm, _) in after.processes.items()
+        if is_backend_of(pid, comm, pg_database)
+    }
+
+    def cores(pid: int) -> float:
+        end = after.processes.get(pid)
+        if end is None:
+            return 0.0
+        start = before.processes.get(pid)
+        used = end[2] - (start[2] if start is not None and start[1] == end[1] else 0)
+        return used / CLK_TCK / seconds
+
+    workers = [cores(pid) for pid in sorted(service_pids) if pid != server_pid] or [
+        cores(server_pid)
+    ]
+    service = sum(cores(pid) for pid in service_pids)
+    first, last = (
+        (before.children, after.children) if generator_is_child else (before.own, after.own)
+    )
+    generator = (last.ru_utime + last.ru_stime - first.ru_utime - first.ru_stime) / seconds
+    machine = (after.busy - before.busy) / CLK_TCK / seconds
+    database = sum(cores(pid) for pid in db_pids)
+    others = [
+        (after.processes[pid][1], pid, cores(pid))
+        for pid in after.processes
+        if pid not in service_pids and pid not in db_pids and pid != own_pid
+    ]
+    others.sort(key=lambda item: -item[2])
+    return CpuUsage(
+        service=service,
+        workers=[w for w in workers if w > 0.005] or workers,
+        database=database,
+        generator=generator,
+        other=max(0.0, machine - service - database - generator),
+        machine=machine,
+        busiest_other=[item for item in others[:3] if item[2] >= 0.05],
+    )

@@ -51,7 +51,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from _common import cpu_model
+from _common import cpu_model, machine_jiffies, parse_count, total_ram_gib
 from hashshare.matching.mih import MultiIndexHammingIndex, radii
 
 try:
@@ -77,13 +77,6 @@ SCALING_TARGET = 1.5  # 2-thread throughput over 1-thread: "scales with the 2nd 
 
 
 # -- options ----------------------------------------------------------------------------------
-
-
-def parse_count(text: str) -> int:
-    """'100k', '1M', '2.5M' or '250000' to a number of hashes."""
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1].lower(), 1)
-    number = text[:-1] if scale > 1 else text
-    return int(float(number) * scale)
 
 
 def format_count(n: int) -> str:
@@ -146,10 +139,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 # -- machine ----------------------------------------------------------------------------------
 
 
-def total_ram_gib() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -180,14 +169,6 @@ class CpuClock:
         busy, total = (a - b for a, b in zip(machine_jiffies(), self.busy, strict=True))
         machine = busy / total * (os.cpu_count() or 1) if total else 0.0
         return ours, max(0.0, machine - ours)
-
-
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU time of the whole machine from /proc/stat."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
 
 
 def print_machine(options: Options) -> None:
