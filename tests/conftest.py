@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -29,7 +30,10 @@ from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
 from hashshare.db import create_engine
+from hashshare.matching.hits import HitCache
+from hashshare.matching.index import build_index
 from hashshare.migrations import upgrade
+from hashshare.signals import REGISTRY
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
@@ -197,33 +201,76 @@ class Api:
             return list(result.all()) if result.returns_rows else []
 
 
+async def _start_app(settings: Settings) -> tuple[Api, Callable[[], Awaitable[None]]]:
+    """Start an app (lifespan included); return it and what stops it."""
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+    async def stop() -> None:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+    return Api(client=client, settings=settings, app=app), stop
+
+
 @pytest.fixture
 async def api_factory() -> AsyncIterator[Callable[[Settings], Awaitable[Api]]]:
     """Start apps (lifespan included) for given settings; stop them after the test."""
     stops: list[Callable[[], Awaitable[None]]] = []
 
     async def start(settings: Settings) -> Api:
-        app = create_app(settings)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-        async def stop() -> None:
-            await client.aclose()
-            await lifespan.__aexit__(None, None, None)
-
+        started, stop = await _start_app(settings)
         stops.append(stop)
-        return Api(client=client, settings=settings, app=app)
+        return started
 
     yield start
     for stop in reversed(stops):
         await stop()
 
 
+@dataclass
+class SharedApps:
+    """Running apps by database URL, and what stops them."""
+
+    apps: dict[str, Api]
+    stops: list[Callable[[], Awaitable[None]]]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _shared_apps() -> AsyncIterator[SharedApps]:
+    """One running app per database, shared by the tests that take `api`: starting an app
+    (engine, index load, feed follower, audit writer) per test was most of a test's time."""
+    shared = SharedApps(apps={}, stops=[])
+    yield shared
+    for stop in reversed(shared.stops):
+        await stop()
+
+
+async def _empty_again(api: Api) -> None:
+    """Bring a shared app in step with its emptied database: an empty in-memory set that
+    follows the change feed from its start."""
+    runtime = api.app.state.runtime
+    await runtime.follower.stop()
+    runtime.holder.install(
+        {name: build_index(signal_type) for name, signal_type in REGISTRY.items()}, 0.0
+    )
+    runtime.holder.hits = HitCache(runtime.settings.hit_cache_size)
+    runtime.follower.start_at(0)
+    await runtime.follower.start()
+
+
 @pytest.fixture
-async def api(settings: Settings, api_factory: Callable[[Settings], Awaitable[Api]]) -> Api:
-    """A running app with members `alpha` and `beta`."""
-    started = await api_factory(settings)
+async def api(settings: Settings, _shared_apps: SharedApps) -> Api:
+    """A running app with members `alpha` and `beta`, on an empty database."""
+    started = _shared_apps.apps.get(settings.database_url)
+    if started is None:
+        started, stop = await _start_app(settings)
+        _shared_apps.apps[settings.database_url] = started
+        _shared_apps.stops.append(stop)
+    else:
+        await _empty_again(started)
     await started.add_member("alpha")
     await started.add_member("beta")
     return started

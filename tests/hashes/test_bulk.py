@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -215,9 +216,10 @@ async def _seed(url: str, count: int) -> None:
         await conn.close()
 
 
-def _report_counters_at_commit(api: Api) -> None:
+def _report_counters_at_commit(api: Api) -> Callable[[], None]:
     """Make every backend of the service publish its table counters when its transaction
-    ends, instead of up to seconds later (PostgreSQL 15's `pg_stat_force_next_flush`)."""
+    ends, instead of up to seconds later (PostgreSQL 15's `pg_stat_force_next_flush`); return
+    what undoes it."""
 
     def after_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if "pg_stat_force_next_flush" not in statement:
@@ -225,9 +227,9 @@ def _report_counters_at_commit(api: Api) -> None:
             flush.execute("SELECT pg_stat_force_next_flush()")
             flush.close()
 
-    event.listen(
-        api.app.state.runtime.database.engine.sync_engine, "after_cursor_execute", after_execute
-    )
+    engine = api.app.state.runtime.database.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", after_execute)
+    return lambda: event.remove(engine, "after_cursor_execute", after_execute)
 
 
 async def _rows_read(api: Api) -> int:
@@ -244,7 +246,7 @@ async def test_a_batch_reads_rows_bounded_by_the_batch_not_by_the_table(api: Api
     if api.settings.database_url.startswith("sqlite"):
         pytest.skip("plans and their statistics are PostgreSQL's")
     await _seed(api.settings.database_url, SEEDED)
-    _report_counters_at_commit(api)
+    stop_reporting = _report_counters_at_commit(api)
     rng = random.Random(9)
     stored = await api.sql("SELECT value FROM hashes ORDER BY id LIMIT :n", n=BATCH * 8)
     try:
@@ -260,5 +262,6 @@ async def test_a_batch_reads_rows_bounded_by_the_batch_not_by_the_table(api: Api
             # Each item is a few index lookups; one scan of either table is 100,000 rows.
             assert read <= 10 * BATCH, f"batch {round_} read {read:,} rows"
     finally:
+        stop_reporting()
         for table in ("hashes", "contributions"):
             await api.sql(f"ALTER TABLE {table} RESET (autovacuum_enabled)")

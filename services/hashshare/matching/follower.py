@@ -73,6 +73,7 @@ class ChangeFollower:
         self.position = FeedPosition(applied_seq=seq, head_seq=seq, checked_at=time.monotonic())
 
     async def start(self) -> None:
+        self._stopping = False
         await self.source.start()
         self._task = asyncio.create_task(self._run(), name="hashshare-change-follower")
 

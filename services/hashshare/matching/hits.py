@@ -5,10 +5,10 @@ number of contributors. Reading those rows for every matching upload would put a
 round trip on the hot path, so the most recently reported hashes are kept here, by id.
 
 Staleness is ruled out, not bounded: every change to a hash (a commit of this process, or
-the change feed) calls `forget` for its id unless the row remembered is already exactly the
-changed state, and a row read from the database is remembered only if nothing was forgotten
-while it was being read (the `epoch`), so a read that raced a change can never put the old
-state back.
+the change feed) calls `forget` for its id, and a row read from the database is remembered
+only if nothing was forgotten while it was being read (the `epoch`), so a read that raced a
+change can never put the old state back. (A process's own change coming back from the feed
+is not a change: see `IndexHolder.apply`.)
 """
 
 from __future__ import annotations
@@ -62,17 +62,6 @@ class HitCache:
             if hash_id not in self._rows and len(self._rows) >= self.capacity:
                 self._rows.popitem(last=False)
             self._rows[hash_id] = row
-
-    def holds(self, hash_id: int, status: str, labels: tuple[str, ...], contributors: int) -> bool:
-        """Whether the hash is remembered in exactly this state (a change that says nothing
-        new, such as this process's own write coming back from the feed)."""
-        row = self._rows.get(hash_id)
-        return (
-            row is not None
-            and row.status == status
-            and row.labels == labels
-            and row.contributors == contributors
-        )
 
     def forget(self, hash_ids: Iterable[int]) -> None:
         """The hashes changed: drop their rows and void any read in progress."""

@@ -5,8 +5,10 @@ It changes one way only: `apply(changes)`, with the entries of the change feed. 
 process applies its own entries once their transaction has committed
 (`changes.service.ChangeService.append`); a `ChangeFollower` (`follower.py`) applies
 everyone's from a `ChangeSource`. Applying an entry twice is harmless. An applied entry
-also forgets its hash's remembered details, unless they are exactly what the entry says
-(this process's own write, coming back from the feed). `loader.py` fills the holder at start-up.
+also forgets its hash's remembered details, except this process's own entry when it comes
+back from the feed (it has no sequence number when applied at commit, one from the feed):
+nothing changed since it was applied, and forgetting then would void the reads in flight.
+`loader.py` fills the holder at start-up.
 
 When an index's small delta has grown, its frozen part is rebuilt on a worker thread and
 swapped in; changes made meanwhile are replayed (see `mih.py`).
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from hashshare.changes.entry import ChangeEntry
@@ -29,6 +32,9 @@ from hashshare.signals import REGISTRY
 log = logging.getLogger(__name__)
 
 MATCHABLE = frozenset(status.value for status in MATCHABLE_STATUSES)
+# Own entries awaiting their return from the feed (a follower that has stopped must not make
+# them grow without bound; one forgotten too many costs a database read, nothing more).
+MAX_ECHOES = 100_000
 
 
 class IndexHolder:
@@ -40,6 +46,8 @@ class IndexHolder:
         self.ready = False
         self.load_seconds: float | None = None
         self._rebuilds: dict[str, asyncio.Task[None]] = {}
+        # This process's own entries, applied at commit, until the feed brings them back.
+        self._echoes: OrderedDict[int, tuple[str, tuple[str, ...], int]] = OrderedDict()
 
     def index(self, signal_type: str) -> MatchIndex:
         return self._indexes[signal_type]
@@ -64,14 +72,20 @@ class IndexHolder:
         """Apply feed entries in feed order: matchable hashes in, the others out."""
         if not changes:
             return
-        hits = self.hits
-        stale = [
-            change.hash_id
-            for change in changes
-            if not hits.holds(change.hash_id, change.status, change.labels, change.contributors)
-        ]
+        echoes = self._echoes
+        stale: list[int] = []
+        for change in changes:
+            state = (change.status, change.labels, change.contributors)
+            if change.seq is None:
+                echoes[change.hash_id] = state
+                echoes.move_to_end(change.hash_id)
+                stale.append(change.hash_id)
+            elif echoes.pop(change.hash_id, None) != state:
+                stale.append(change.hash_id)
+        while len(echoes) > MAX_ECHOES:
+            echoes.popitem(last=False)
         if stale:
-            hits.forget(stale)
+            self.hits.forget(stale)
         for change in changes:
             index = self._indexes.get(change.signal_type)
             if index is None:
