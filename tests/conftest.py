@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashshare.app import create_app
 from hashshare.audit.chain import GENESIS
@@ -133,29 +134,44 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _emptying_engines() -> AsyncIterator[dict[str, AsyncEngine]]:
+    """An engine per database for emptying it between tests, kept for the run."""
+    engines: dict[str, AsyncEngine] = {}
+    yield engines
+    for engine in engines.values():
+        await engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database of each backend."""
+def _migrated_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of each backend."""
     url: str = request.getfixturevalue(f"{request.param}_url")
-    asyncio.run(_truncate(url))
     return url
 
 
-async def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in TABLES:
-                    await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
-            # The audit chain starts again from its genesis.
-            await conn.execute(
-                text("UPDATE audit_head SET seq = 0, digest = :genesis"), {"genesis": GENESIS}
-            )
-    finally:
-        await engine.dispose()
+@pytest.fixture
+async def database_url(_migrated_url: str, _emptying_engines: dict[str, AsyncEngine]) -> str:
+    """A migrated, empty database of each backend."""
+    url = _migrated_url
+    engine = _emptying_engines.get(url)
+    if engine is None:
+        engine = _emptying_engines[url] = create_engine(url)
+    await _truncate(engine)
+    return url
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+        # The audit chain starts again from its genesis.
+        await conn.execute(
+            text("UPDATE audit_head SET seq = 0, digest = :genesis"), {"genesis": GENESIS}
+        )
 
 
 @pytest.fixture
@@ -186,14 +202,16 @@ class Api:
     ) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(member, scopes, sub)}"}
 
-    async def add_member(self, member_id: str, name: str | None = None) -> None:
+    async def add_member(self, *member_ids: str) -> None:
+        """Add members (named after their ids) in one transaction."""
         from hashshare.auth.principal import Actor
 
         runtime = self.app.state.runtime
         async with runtime.database.unit() as uow:
-            await runtime.members.add(
-                uow, Actor("test", None, None), member_id, name or member_id.title()
-            )
+            for member_id in member_ids:
+                await runtime.members.add(
+                    uow, Actor("test", None, None), member_id, member_id.title()
+                )
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         async with self.app.state.runtime.database.sessions() as session, session.begin():
@@ -271,8 +289,7 @@ async def api(settings: Settings, _shared_apps: SharedApps) -> Api:
         _shared_apps.stops.append(stop)
     else:
         await _empty_again(started)
-    await started.add_member("alpha")
-    await started.add_member("beta")
+    await started.add_member("alpha", "beta")
     return started
 
 
