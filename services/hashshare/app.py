@@ -19,8 +19,10 @@ from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
+from hashshare.console.router import mount_console
 from hashshare.deps import audit_refusal
 from hashshare.error_handlers import install_error_handlers
+from hashshare.feedback.router import disputes_router
 from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
 from hashshare.hashing.router import router as hashing_router
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         matching_router,
         feedback_router,
         hashes_router,
+        disputes_router,
         changes_router,
         hashing_router,
         audit_router,
@@ -98,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         stats_router,
     ):
         app.include_router(router)
+    mount_console(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
     print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
+    print(f"  console: http://{args.host}:{args.port}/console/", file=sys.stderr)
     if settings.dev_mode:
         exe = _own_executable()
         print(

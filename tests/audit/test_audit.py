@@ -450,6 +450,15 @@ async def test_filter_by_member_and_action_combined(api: Api) -> None:
     assert [(e["member_id"], e["action"]) for e in events] == [("beta", "match")]
 
 
+async def test_filter_by_outcome(api: Api) -> None:
+    await _submit(api, PDQ_A)
+    refused = await api.client.post("/v1/hashes", json=_items("not-hex"), headers=api.auth("alpha"))
+    assert refused.status_code == 422
+    rejected = await _events(api, outcome="rejected")
+    assert [(e["action"], e["outcome"]) for e in rejected] == [("request.rejected", "rejected")]
+    assert {e["outcome"] for e in await _events(api, outcome="ok")} == {"ok"}
+
+
 async def test_filter_for_an_unknown_member_returns_nothing(api: Api) -> None:
     await _submit(api, PDQ_A)
     assert await _events(api, member="nobody") == []

@@ -60,6 +60,7 @@ class AuditRepository:
         until: datetime | None,
         before_id: int | None,
         limit: int,
+        outcome: str | None = None,
     ) -> Sequence[AuditEvent]:
         """Newest first; `before_id` is the cursor (exclusive)."""
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
@@ -67,6 +68,8 @@ class AuditRepository:
             query = query.where(AuditEvent.member_id == member_id)
         if action is not None:
             query = query.where(AuditEvent.action == action)
+        if outcome is not None:
+            query = query.where(AuditEvent.outcome == outcome)
         if since is not None:
             query = query.where(AuditEvent.occurred_at >= since)
         if until is not None:

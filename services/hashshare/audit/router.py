@@ -32,6 +32,9 @@ async def list_audit_events(
     period: TimeRange,
     member: Annotated[str | None, Query(max_length=64, description="Only this member.")] = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. `match`.")] = None,
+    outcome: Annotated[
+        str | None, Query(max_length=32, description="`ok`, `rejected` or `denied`.")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
@@ -39,6 +42,7 @@ async def list_audit_events(
         uow,
         member_id=_storable("member", member),
         action=_storable("action", action),
+        outcome=_storable("outcome", outcome),
         since=period.since,
         until=period.until,
         before_id=None if cursor is None else parse_cursor(cursor),

@@ -90,6 +90,7 @@ class AuditService:
         until: datetime | None,
         before_id: int | None,
         limit: int,
+        outcome: str | None = None,
     ) -> AuditPage:
         """Events newest first, filtered, from before the cursor `before_id`."""
         events = await AuditRepository(uow.session).list_events(
@@ -99,6 +100,7 @@ class AuditService:
             until=until,
             before_id=before_id,
             limit=limit,
+            outcome=outcome,
         )
         next_cursor = str(events[-1].id) if len(events) == limit else None
         return AuditPage(

@@ -26,6 +26,18 @@ class FeedbackRepository:
             query = query.where(Feedback.updated_at >= since)
         return (await self.session.scalars(query)).all()
 
+    async def counted_for(self, since: dict[int, datetime | None]) -> dict[int, list[Feedback]]:
+        """For each hash id, the verdicts that count (given after its `since`), newest first."""
+        counted: dict[int, list[Feedback]] = {hash_id: [] for hash_id in since}
+        if not since:
+            return counted
+        query = select(Feedback).where(Feedback.hash_id.in_(list(since)))
+        for feedback in await self.session.scalars(query.order_by(Feedback.updated_at.desc())):
+            start = since[feedback.hash_id]
+            if start is None or feedback.updated_at >= start:
+                counted[feedback.hash_id].append(feedback)
+        return counted
+
     async def save(self, feedback: Feedback) -> Feedback:
         self.session.add(feedback)
         await self.session.flush()

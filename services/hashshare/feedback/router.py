@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.deps import Feedback, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody
 from hashshare.feedback.schemas import (
+    DisputePage,
     FeedbackIn,
     FeedbackOut,
     HashOut,
@@ -18,8 +19,10 @@ from hashshare.feedback.schemas import (
     ResolutionOut,
 )
 from hashshare.hashes.router import NOT_FOUND, HashId
+from hashshare.validation import parse_cursor
 
 router = APIRouter(prefix="/v1/hashes", responses=ERROR_RESPONSES)
+disputes_router = APIRouter(prefix="/v1/disputes", tags=["feedback"], responses=ERROR_RESPONSES)
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     **NOT_FOUND,
@@ -75,3 +78,17 @@ async def resolve_dispute(
     uow: UoW,
 ) -> ResolutionOut:
     return await feedback.resolve(uow, principal, hash_id, body)
+
+
+@disputes_router.get(
+    "", response_model=DisputePage, summary="Disputed hashes with their verdicts (admin)"
+)
+async def list_disputes(
+    principal: Annotated[Principal, require_scope(Scope.ADMIN)],
+    feedback: Feedback,
+    uow: UoW,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DisputePage:
+    after_id = None if cursor is None else parse_cursor(cursor)
+    return await feedback.disputes(uow, after_id, limit)

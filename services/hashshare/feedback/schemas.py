@@ -80,3 +80,31 @@ class ResolutionOut(BaseModel):
     hash_id: int
     status: Literal["active", "disputed", "retracted"]
     decision: str
+
+
+class DisputeVerdict(BaseModel):
+    member_id: str
+    verdict: str
+    reason: str | None
+    comment: str | None
+    updated_at: datetime
+
+
+class Dispute(BaseModel):
+    hash_id: int
+    signal_type: str
+    value: str
+    labels: list[str]
+    contributors: int
+    updated_at: datetime = Field(
+        description="Last change to the listing: its status or its contributions."
+    )
+    feedback: FeedbackCounts = Field(description="The verdicts that count, by reason.")
+    verdicts: list[DisputeVerdict] = Field(
+        description="Each member's verdict that counts, newest first."
+    )
+
+
+class DisputePage(BaseModel):
+    disputes: list[Dispute] = Field(description="In hash id order.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

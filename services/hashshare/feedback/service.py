@@ -24,6 +24,9 @@ from hashshare.errors import Conflict, PermissionDenied, ValidationFailed
 from hashshare.feedback.models import Feedback, Reason, Verdict
 from hashshare.feedback.repository import FeedbackRepository
 from hashshare.feedback.schemas import (
+    Dispute,
+    DisputePage,
+    DisputeVerdict,
     FeedbackCounts,
     FeedbackIn,
     FeedbackOut,
@@ -107,6 +110,37 @@ class FeedbackService:
             your_feedback=yours(own_feedback) if own_feedback else None,
             contributions=detail.everyone,
         )
+
+    async def disputes(self, uow: UnitOfWork, after_id: int | None, limit: int) -> DisputePage:
+        """The disputes queue: disputed hashes with the verdicts that count, a page at a time."""
+        rows = await self._hashes.disputed(uow, after_id, limit)
+        verdicts = await FeedbackRepository(uow.session).counted_for(
+            {row.id: row.feedback_since for row in rows}
+        )
+        disputes = [
+            Dispute(
+                hash_id=row.id,
+                signal_type=row.signal_type,
+                value=row.value.hex(),
+                labels=row.labels,
+                contributors=row.contributors,
+                updated_at=row.updated_at,
+                feedback=count(verdicts[row.id]),
+                verdicts=[
+                    DisputeVerdict(
+                        member_id=f.member_id,
+                        verdict=f.verdict,
+                        reason=f.reason,
+                        comment=f.comment,
+                        updated_at=f.updated_at,
+                    )
+                    for f in verdicts[row.id]
+                ],
+            )
+            for row in rows
+        ]
+        next_cursor = str(rows[-1].id) if len(rows) == limit else None
+        return DisputePage(disputes=disputes, next_cursor=next_cursor)
 
     async def _apply_rules(
         self, uow: UnitOfWork, principal: Principal, hash_row: Hash, now: datetime

@@ -522,6 +522,13 @@ class HashRepository:
         )
         return await self.session.scalar(query) is not None
 
+    async def with_status(self, status: str, after_id: int | None, limit: int) -> Sequence[Hash]:
+        """Hashes of one status in id order (the status index serves this)."""
+        query = select(Hash).where(Hash.status == status)
+        if after_id is not None:
+            query = query.where(Hash.id > after_id)
+        return (await self.session.scalars(query.order_by(Hash.id).limit(limit))).all()
+
     async def matchable_page(self, after: int, limit: int) -> list[tuple[str, list[int], bytes]]:
         """The next page of matchable hashes by id: per signal type, ids and concatenated values.
 

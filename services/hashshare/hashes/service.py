@@ -374,6 +374,12 @@ class HashService:
     async def is_active_contributor(self, uow: UnitOfWork, hash_id: int, member_id: str) -> bool:
         return await HashRepository(uow.session).has_active_contribution(hash_id, member_id)
 
+    async def disputed(self, uow: UnitOfWork, after_id: int | None, limit: int) -> Sequence[Hash]:
+        """Disputed hashes in id order, after the id `after_id`."""
+        return await HashRepository(uow.session).with_status(
+            HashStatus.DISPUTED.value, after_id, limit
+        )
+
     async def match_rows(self, uow: UnitOfWork, hash_ids: Sequence[int]) -> dict[int, Any]:
         """What a match reports of each hit, as plain rows."""
         return await HashRepository(uow.session).match_rows(hash_ids)
