@@ -223,6 +223,7 @@ def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.processes
 def test_serve_outside_dev_mode_without_keys_exits_before_starting(tmp_path: Path) -> None:
     result = _serve(tmp_path)
 
@@ -233,6 +234,7 @@ def test_serve_outside_dev_mode_without_keys_exits_before_starting(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []  # no database was created
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     "env",
     [
@@ -252,6 +254,7 @@ def test_serve_with_an_unsafe_token_configuration_exits_with_code_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_serve_with_an_unusable_public_key_exits_with_code_2(tmp_path: Path) -> None:
     result = _serve(tmp_path, HASHSHARE_JWT_PUBLIC_KEYS=json.dumps({"k": "not a pem key"}))
 

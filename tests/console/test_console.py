@@ -31,6 +31,9 @@ from tests.hashing.pictures import encode, scene
 from tests.serving import running_service
 from tests.values import pdq_value
 
+# Runs service processes (deselect with -m "not processes" for a quick run).
+pytestmark = pytest.mark.processes
+
 ANALYST = "hashes:submit hashes:match hashes:read hashes:feedback"
 JUDGE = "hashes:match hashes:read hashes:feedback"
 ADMIN = "admin hashes:read"

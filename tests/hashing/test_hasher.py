@@ -95,6 +95,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.processes
 def test_workers_exit_when_the_server_is_killed() -> None:
     """A killed server runs no exit handlers; its hashing workers must not outlive it."""
     script = (

@@ -19,6 +19,9 @@ from hashshare.config import Settings
 from tests.serving import running_service
 from tests.values import pdq_value
 
+# Runs service processes (deselect with -m "not processes" for a quick run).
+pytestmark = pytest.mark.processes
+
 FRESHNESS_SECONDS = 1.0
 LABELS = ["attacker-manifesto"]
 
