@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from hashshare import db
 from hashshare.auth.principal import Actor
+from hashshare.db import pg_connect
 from hashshare.members.service import MemberService
 from hashshare.migrations import upgrade
 
@@ -134,21 +135,6 @@ class Database:
     pg_admin_url: str | None = None
     pg_name: str | None = None
     schema: Schema = field(default_factory=dict)  # set by migrate_database
-
-
-async def pg_connect(url: str) -> Any:
-    """A plain asyncpg connection to the database a SQLAlchemy URL names."""
-    import asyncpg
-
-    target = make_url(url)
-    return await asyncpg.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        database=target.database,
-        timeout=10,
-    )
 
 
 async def _pg_execute(url: str, sql: str) -> None:

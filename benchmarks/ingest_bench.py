@@ -56,7 +56,6 @@ from _common import (
     Service,
     migrate_database,
     parse_count,
-    pg_connect,
     postgres_append,
     print_machine,
     report_service_log,
@@ -68,6 +67,7 @@ from _common import (
 )
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
+from hashshare.db import pg_connect
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TARGETS = {"postgres": 25_000, "sqlite": 10_000}

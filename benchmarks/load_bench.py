@@ -26,13 +26,12 @@ from _common import (
     cpu_model,
     migrate_database,
     parse_count,
-    pg_connect,
     scratch_database,
     seed_database,
 )
 from hashshare.changes.service import ChangeService
 from hashshare.config import Settings
-from hashshare.db import Database
+from hashshare.db import Database, pg_connect
 from hashshare.hashes.service import HashService
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.loader import load_indexes

@@ -30,7 +30,7 @@ from hashshare.audit.chain import GENESIS
 from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
-from hashshare.db import create_engine
+from hashshare.db import create_engine, pg_connect
 from hashshare.matching.hits import HitCache
 from hashshare.matching.index import build_index
 from hashshare.migrations import upgrade
@@ -47,17 +47,7 @@ _pg_skip_reason: str | None = None
 
 
 async def _pg_admin(sql: str, url: str = PG_URL) -> None:
-    import asyncpg
-
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        database=target.database,
-        timeout=5,
-    )
+    conn = await pg_connect(url, connect_seconds=5)
     try:
         await conn.execute(sql)
     finally:
@@ -77,17 +67,7 @@ def _alive(pid: int) -> bool:
 async def _drop_abandoned_databases() -> None:
     """Drop the databases of earlier runs on this machine whose process is gone (a run
     killed before its teardown). The owner's pid is part of each database's name."""
-    import asyncpg
-
-    target = make_url(PG_URL)
-    conn = await asyncpg.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        database=target.database,
-        timeout=5,
-    )
+    conn = await pg_connect(PG_URL, connect_seconds=5)
     try:
         names = await conn.fetch(
             "SELECT datname FROM pg_database WHERE datname LIKE 'hashshare\\_test\\_p%'"

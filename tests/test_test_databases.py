@@ -10,15 +10,14 @@ import sys
 
 import pytest
 
-from tests.conftest import _drop_abandoned_databases, _pg_admin
+from hashshare.db import pg_connect
+from tests.conftest import PG_URL, _drop_abandoned_databases, _pg_admin
 
 pytestmark = pytest.mark.postgres
 
 
 async def _databases() -> set[str]:
-    import asyncpg
-
-    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    conn = await pg_connect(PG_URL)
     try:
         rows = await conn.fetch("SELECT datname FROM pg_database")
     finally:

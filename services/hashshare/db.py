@@ -98,6 +98,22 @@ def is_postgresql(
     return target.dialect.name == "postgresql"
 
 
+async def pg_connect(url: str, connect_seconds: float = 10) -> Any:
+    """A plain asyncpg connection (LISTEN, administration, COPY) to the PostgreSQL database
+    a SQLAlchemy URL names."""
+    import asyncpg
+
+    target = make_url(url)
+    return await asyncpg.connect(
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        database=target.database,
+        timeout=connect_seconds,
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def labels_json(labels: tuple[str, ...]) -> str:
     """The JSON text of a label list; a bulk write repeats a few of them thousands of times."""

@@ -57,52 +57,25 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
-# Services (plain `async def`: a sync dependency would run in a worker thread).
-async def _hashes(request: Request) -> HashService:
-    return runtime_of(request).hashes
+def _service(name: str) -> Any:
+    """A dependency on the runtime's service `name` (a plain `async def`: a sync dependency
+    would run in a worker thread)."""
+
+    async def service(request: Request) -> Any:
+        return getattr(runtime_of(request), name)
+
+    return Depends(service)
 
 
-async def _feedback(request: Request) -> FeedbackService:
-    return runtime_of(request).feedback
-
-
-async def _changes(request: Request) -> ChangeService:
-    return runtime_of(request).changes
-
-
-async def _matches(request: Request) -> MatchService:
-    return runtime_of(request).matches
-
-
-async def _images(request: Request) -> ImageService:
-    return runtime_of(request).images
-
-
-async def _members(request: Request) -> MemberService:
-    return runtime_of(request).members
-
-
-async def _audit_log(request: Request) -> AuditService:
-    return runtime_of(request).audit_log
-
-
-async def _stats(request: Request) -> StatsService:
-    return runtime_of(request).stats
-
-
-async def _reference(request: Request) -> ReferenceService:
-    return runtime_of(request).reference
-
-
-Hashes = Annotated[HashService, Depends(_hashes)]
-Feedback = Annotated[FeedbackService, Depends(_feedback)]
-Changes = Annotated[ChangeService, Depends(_changes)]
-Matches = Annotated[MatchService, Depends(_matches)]
-Images = Annotated[ImageService, Depends(_images)]
-Members = Annotated[MemberService, Depends(_members)]
-AuditLog = Annotated[AuditService, Depends(_audit_log)]
-Statistics = Annotated[StatsService, Depends(_stats)]
-Reference = Annotated[ReferenceService, Depends(_reference)]
+Hashes = Annotated[HashService, _service("hashes")]
+Feedback = Annotated[FeedbackService, _service("feedback")]
+Changes = Annotated[ChangeService, _service("changes")]
+Matches = Annotated[MatchService, _service("matches")]
+Images = Annotated[ImageService, _service("images")]
+Members = Annotated[MemberService, _service("members")]
+AuditLog = Annotated[AuditService, _service("audit_log")]
+Statistics = Annotated[StatsService, _service("stats")]
+Reference = Annotated[ReferenceService, _service("reference")]
 
 
 @dataclass(frozen=True, slots=True)

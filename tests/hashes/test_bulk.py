@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
+from hashshare.db import pg_connect
 from tests.conftest import Api
 from tests.hashes.test_submit import BEHAVIOUR, item, submit, submitted
 from tests.values import pdq_value
@@ -185,12 +185,7 @@ BATCH = 1_000
 
 async def _seed(url: str, count: int) -> None:
     """`count` hashes of member beta straight into the tables, never analysed."""
-    import asyncpg
-
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        host=target.host, port=target.port or 5432, user=target.username, database=target.database
-    )
+    conn = await pg_connect(url)
     try:
         rng = random.Random(5)
         rows = [

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from hashshare.changes.entry import ChangeEntry
 from hashshare.changes.repository import NOTIFY_CHANNEL, ChangeRepository
-from hashshare.db import Database
+from hashshare.db import Database, pg_connect
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +38,8 @@ class DatabaseChangeSource:
     async def _listen(self) -> None:
         import asyncpg
 
-        url = make_url(self._database.url)
         try:
-            self._listener = await asyncpg.connect(
-                host=url.host,
-                port=url.port or 5432,
-                user=url.username,
-                password=url.password,
-                database=url.database,
-                timeout=10,
-            )
+            self._listener = await pg_connect(self._database.url)
             await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("LISTEN unavailable, polling the change feed only: %s", exc)
