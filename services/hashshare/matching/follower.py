@@ -52,6 +52,7 @@ class ChangeFollower:
     """Applies a source's changes to a sink until stopped."""
 
     BATCH = 5000
+    STOP_GRACE_SECONDS = 10.0
 
     def __init__(
         self,
@@ -67,6 +68,10 @@ class ChangeFollower:
         self._after_poll = after_poll
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Clear while a poll is reading the source: a stop lets it finish rather than cancel
+        # it inside a database transaction (the connection would be left in one).
+        self._between_polls = asyncio.Event()
+        self._between_polls.set()
 
     def start_at(self, seq: int) -> None:
         """Everything up to `seq` is in the copy already (a load read the feed's head first)."""
@@ -78,19 +83,27 @@ class ChangeFollower:
         self._task = asyncio.create_task(self._run(), name="hashshare-change-follower")
 
     async def stop(self) -> None:
+        """Stop after the poll in progress, if any (waiting `STOP_GRACE_SECONDS` at most)."""
         self._stopping = True
         if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.STOP_GRACE_SECONDS):
+                    await self._between_polls.wait()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         await self.source.stop()
 
     async def _run(self) -> None:
         while not self._stopping:
+            self._between_polls.clear()
             try:
                 await self.poll()
             except Exception:
                 log.exception("change feed poll failed; retrying")
+            finally:
+                self._between_polls.set()
             if self._after_poll is not None:
                 self._after_poll()
             await self.source.wait(self.poll_seconds)
