@@ -252,6 +252,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    """Make the production secrets; needs no configuration and no database."""
+    from hashshare.keys import generate
+
+    out = Path(args.out)
+    made = generate(out, kid=args.kid, keep_jwks=args.keep_jwks, audit_key=not args.no_audit_key)
+    print(f"signing key   {made.signing_key} (mode 0600, keep it secret)")
+    kept = f"; also verifies {', '.join(made.kept_kids)}" if made.kept_kids else ""
+    print(f"JWKS          {made.jwks} (kid {made.kid}{kept})")
+    if made.audit_key is not None:
+        print(f"audit key     {made.audit_key} (mode 0600, keep it secret)")
+    print("Configure the service with:")
+    print(f"  HASHSHARE_JWKS_FILE={made.jwks.resolve()}")
+    if made.audit_key is not None:
+        print(f'  HASHSHARE_AUDIT_KEY="$(cat {made.audit_key.resolve()})"')
+    print("and `hashshare token issue` with:")
+    print(f"  HASHSHARE_JWT_PRIVATE_KEY_FILE={made.signing_key.resolve()}")
+    print(f"  HASHSHARE_JWT_PRIVATE_KEY_ID={made.kid}")
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from hashshare.openapi import write_spec
 
@@ -327,6 +348,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")
     report.add_argument("--format", choices=["md", "json"], default="md")
     report.set_defaults(func=cmd_report)
+
+    keys = commands.add_parser("keys", help="production secrets").add_subparsers(
+        dest="keys_command", required=True, metavar="SUBCOMMAND"
+    )
+    generate = keys.add_parser(
+        "generate", help="write a token signing key, its JWKS, and an audit HMAC key"
+    )
+    generate.add_argument("--out", required=True, help="folder for the key files")
+    generate.add_argument("--kid", help="key id of the new signing key (default: from the time)")
+    generate.add_argument(
+        "--keep-jwks",
+        type=Path,
+        help="a current jwks.json whose keys stay in the new one (key rotation)",
+    )
+    generate.add_argument(
+        "--no-audit-key", action="store_true", help="only the signing key and JWKS"
+    )
+    generate.set_defaults(func=cmd_keys_generate)
 
     spec = commands.add_parser("openapi", help="write the OpenAPI spec")
     spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))
