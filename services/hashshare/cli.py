@@ -281,6 +281,16 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a whole number >= 1, not {text!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashshare",
@@ -296,9 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="worker processes (each holds its own match index; use one per core)",
+        type=_worker_count,
+        # argparse converts a string default with `type`: a bad variable is a usage error.
+        default=os.environ.get("HASHSHARE_WORKERS", "1"),
+        help="worker processes, each holding its own match index; default HASHSHARE_WORKERS "
+        "or 1 (one per core is the most that helps)",
     )
     serve.set_defaults(func=cmd_serve)
 
