@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hashshare import __version__
-from hashshare.config import ConfigError, Settings, load_settings
+from hashshare.config import ConfigError, Settings, load_database_url, load_settings
 from hashshare.hashing import cli as hashing_cli
 
 DEFAULT_OPENAPI_PATH = Path("openapi/hashshare.json")
@@ -46,9 +46,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hashshare.app import create_app, tune_gc_for_serving
+    from hashshare.configcheck import database_problem
 
     settings = _settings()
     app = create_app(settings)
+    # Fail at once with one line, before any worker starts, rather than in every worker.
+    problem = database_problem(settings.database_url)
+    if problem is not None:
+        raise ConfigError(problem)
     print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
     print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
     print(f"  console: http://{args.host}:{args.port}/console/", file=sys.stderr)
@@ -88,17 +93,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from hashshare.migrations import upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url, args.revision)
-    print(f"database at {args.revision}: {_redact(settings.database_url)}")
+    # Migrating needs only the database: no keys are asked for.
+    database_url = load_database_url()
+    upgrade(database_url, args.revision)
+    print(f"database at {args.revision}: {_redact(database_url)}")
     return 0
 
 
-async def _in_unit(work: Any) -> Any:
-    """Run `work(database, uow)` in one transaction of the configured database."""
+async def _in_unit(work: Any, database_url: str | None = None) -> Any:
+    """Run `work(database, uow)` in one transaction of the configured database; commands that
+    only read pass the database URL (from `load_database_url()`), so they do not demand keys
+    they never use."""
     from hashshare.db import Database
 
-    database = Database(_settings().database_url)
+    database = Database(database_url or _settings().database_url)
     try:
         async with database.unit() as uow:
             return await work(database, uow)
@@ -134,7 +142,8 @@ def cmd_member_list(args: argparse.Namespace) -> int:
         members = await MemberService(database, 0).list(uow)
         return [(m.id, m.name, m.active, m.created_at) for m in members]
 
-    for member_id, name, active, created_at in asyncio.run(_in_unit(work)):
+    rows = asyncio.run(_in_unit(work, load_database_url()))
+    for member_id, name, active, created_at in rows:
         state = "active" if active else "inactive"
         print(f"{member_id}\t{name}\t{state}\t{created_at.isoformat()}")
     return 0
@@ -244,12 +253,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def work(database: Any, uow: Any) -> Any:
         return await StatsService().compute(uow, since, until)
 
-    stats = asyncio.run(_in_unit(work))
+    stats = asyncio.run(_in_unit(work, load_database_url()))
     if args.format == "json":
         print(stats.model_dump_json(indent=2))
     else:
         print(markdown(stats, args.period))
     return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from hashshare.configcheck import check
+
+    report = check(database=not args.no_database)
+    for fact in report.facts:
+        print(f"ok: {fact}")
+    if not report.problems:
+        print("configuration OK")
+        return 0
+    count = len(report.problems)
+    print(f"{count} problem{'s' if count > 1 else ''}:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -361,6 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["md", "json"], default="md")
     report.set_defaults(func=cmd_report)
 
+    config = commands.add_parser("config", help="the configuration").add_subparsers(
+        dest="config_command", required=True, metavar="SUBCOMMAND"
+    )
+    check = config.add_parser(
+        "check", help="report every problem of the configuration at once (exit 1 if any)"
+    )
+    check.add_argument("--no-database", action="store_true", help="do not connect to the database")
+    check.set_defaults(func=cmd_config_check)
+
     keys = commands.add_parser("keys", help="production secrets").add_subparsers(
         dest="keys_command", required=True, metavar="SUBCOMMAND"
     )
@@ -387,18 +421,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_closed() -> int:
+    """The reader went away (`hashshare report | head`): say so once, without a traceback."""
+    # Whatever is still buffered for stdout can go nowhere; send it to /dev/null so the
+    # interpreter's final flush does not fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    print("hashshare: output closed before it was all written (broken pipe)", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
+        sys.stdout.flush()
         return result
+    except BrokenPipeError:
+        return _output_closed()
     except ConfigError as exc:
         print(f"hashshare: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         from hashshare.errors import HashshareError
+        from hashshare.failures import describe
 
         if isinstance(exc, HashshareError | ValueError):
             print(f"hashshare: {exc}", file=sys.stderr)
             return 1
+        reason = describe(exc)
+        if reason is not None:
+            print(f"hashshare: {reason}", file=sys.stderr)
+            return 2
         raise
