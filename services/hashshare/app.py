@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hashshare import __version__
+from hashshare.apidocs import install_api_docs
 from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
@@ -78,7 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Shared hashes of terrorist and violent-extremist content: submit, match, "
         "retract, audit.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_api_docs
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app, audit_refusal)
     app.add_middleware(
         RequestContextMiddleware,
