@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hashshare import __version__
+from hashshare.accesslog import AccessLogMiddleware
 from hashshare.apidocs import install_api_docs
 from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         body_limits=upload_body_limits(settings),
     )
+    app.add_middleware(AccessLogMiddleware)  # outermost: sees every answer, 413s included
     # Routes are tried in order: the match route, called for every upload, comes first.
     # Reading a hash (feedback's router) comes before retracting it (hashes'), so that a
     # wrong method on /v1/hashes/{id} is told `Allow: GET` first.

@@ -45,6 +45,7 @@ def _own_executable() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hashshare.accesslog import uvicorn_log_config
     from hashshare.app import create_app, tune_gc_for_serving
     from hashshare.configcheck import database_problem
 
@@ -82,11 +83,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
-            access_log=False,
+            access_log=False,  # hashshare's own JSON access log replaces uvicorn's
+            log_config=uvicorn_log_config(),
         )
     else:
         tune_gc_for_serving()
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            log_config=uvicorn_log_config(),
+        )
     return 0
 
 
