@@ -34,6 +34,7 @@ from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
 from hashshare.middleware import RequestContextMiddleware
 from hashshare.runtime import Runtime, check_kernel
+from hashshare.startup import wait_startup_jitter
 from hashshare.stats.router import router as stats_router
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = Runtime.build(settings, verifier)
         app.state.runtime = runtime
         try:
+            await wait_startup_jitter(settings.startup_jitter_seconds)
             await runtime.start()
             yield
         finally:

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         description="Serve from the numpy match kernel (about 20 times slower) when the "
         "compiled one is missing; refused outside development mode otherwise.",
     )
+    startup_jitter_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Wait a random time up to this before loading the index, so replicas "
+        "started together do not all read the database at once.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
