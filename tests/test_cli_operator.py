@@ -89,7 +89,15 @@ def test_commands_that_read_or_migrate_need_no_keys(
     assert main(["db", "upgrade"]) == 0
     assert main(["member", "list"]) == 0
     assert main(["report", "--period", "2026"]) == 0
-    assert "transparency report" in capsys.readouterr().out
+    assert (
+        main(
+            ["audit", "export", "--out", str(Path(sqlite_db.split("///")[1]).with_suffix(".jsonl"))]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "transparency report" in out
+    assert "exported 0 events" in out
 
 
 def test_serving_still_demands_keys(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:

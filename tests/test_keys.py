@@ -83,3 +83,13 @@ def test_keys_generate_prints_the_settings_to_use(
     assert f"HASHSHARE_JWKS_FILE={(tmp_path / 'jwks.json').resolve()}" in out
     assert "HASHSHARE_JWT_PRIVATE_KEY_ID=k9" in out
     assert "HASHSHARE_AUDIT_KEY=" in out
+
+
+def test_an_audit_key_alone_for_its_rotation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "generate", "--out", str(tmp_path), "--audit-key-only"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit-key"]
+    assert _mode(tmp_path / "audit-key") == 0o600
+    assert "HASHSHARE_AUDIT_KEY" in capsys.readouterr().out
+    assert main(["keys", "generate", "--out", str(tmp_path), "--audit-key-only"]) == 2

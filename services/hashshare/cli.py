@@ -206,7 +206,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 count += 1
             return count
 
-        count = asyncio.run(_in_unit(work))
+        count = asyncio.run(_in_unit(work, load_database_url()))
     print(f"exported {count} events to {args.out}")
     return 0
 
@@ -288,9 +288,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     """Make the production secrets; needs no configuration and no database."""
-    from hashshare.keys import generate
+    from hashshare.keys import generate, generate_audit_key
 
     out = Path(args.out)
+    if args.audit_key_only:
+        if args.no_audit_key or args.kid or args.keep_jwks:
+            raise ConfigError("--audit-key-only makes no signing key: drop the other options")
+        path = generate_audit_key(out)
+        print(f"audit key     {path} (mode 0600, keep it secret)")
+        print(f'Configure the service with HASHSHARE_AUDIT_KEY="$(cat {path.resolve()})"')
+        return 0
     made = generate(out, kid=args.kid, keep_jwks=args.keep_jwks, audit_key=not args.no_audit_key)
     print(f"signing key   {made.signing_key} (mode 0600, keep it secret)")
     kept = f"; also verifies {', '.join(made.kept_kids)}" if made.kept_kids else ""
@@ -419,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--no-audit-key", action="store_true", help="only the signing key and JWKS"
+    )
+    generate.add_argument(
+        "--audit-key-only", action="store_true", help="only a new audit key (its rotation)"
     )
     generate.set_defaults(func=cmd_keys_generate)
 

@@ -68,6 +68,16 @@ def _kept_keys(jwks_file: Path, kid: str) -> list[dict[str, Any]]:
     return keys
 
 
+def generate_audit_key(out: Path) -> Path:
+    """Only a new audit HMAC key, for its rotation; never overwrites one."""
+    path = out / AUDIT_KEY
+    if path.exists():
+        raise ConfigError(f"{path} exists; refusing to overwrite keys (choose another --out)")
+    out.mkdir(parents=True, exist_ok=True)
+    _write(path, secrets.token_urlsafe(AUDIT_KEY_BYTES).encode(), SECRET_MODE)
+    return path
+
+
 def generate(
     out: Path, kid: str | None = None, keep_jwks: Path | None = None, audit_key: bool = True
 ) -> GeneratedKeys:
@@ -94,7 +104,7 @@ def generate(
     _write(out / SIGNING_KEY, pem, SECRET_MODE)
     _write(out / JWKS, (json.dumps(document, indent=2) + "\n").encode(), PUBLIC_MODE)
     if audit_key:
-        _write(out / AUDIT_KEY, secrets.token_urlsafe(AUDIT_KEY_BYTES).encode(), SECRET_MODE)
+        generate_audit_key(out)
     return GeneratedKeys(
         kid=kid,
         signing_key=out / SIGNING_KEY,
