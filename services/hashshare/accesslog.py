@@ -1,4 +1,5 @@
-"""The access log: one JSON line per request on the `hashshare.access` logger.
+"""The access log: one JSON line per request on the `hashshare.access` logger, and the
+request metrics (`hashshare.metrics`) from the same measurement.
 
 A line holds the request id, the member and token subject, the method, the route *template*
 (`/v1/hashes/{hash_id}`, never the raw path or its query string, which may carry a queried
@@ -17,6 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hashshare.metrics import observe_request
+
 ACCESS_LOGGER = "hashshare.access"
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -28,7 +31,7 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -43,8 +46,13 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            if not (status < 400 and scope.get("path") in PROBE_PATHS):
-                logger.info(access_line(scope, status, time.perf_counter() - started))
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None)
+            observe_request(scope.get("method", ""), route, status, seconds)
+            if logger.isEnabledFor(logging.INFO) and not (
+                status < 400 and scope.get("path") in PROBE_PATHS
+            ):
+                logger.info(access_line(scope, status, seconds))
 
 
 def access_line(scope: Scope, status: int, seconds: float) -> str:

@@ -32,6 +32,7 @@ from hashshare.hashing.router import upload_body_limits
 from hashshare.labels.router import router as labels_router
 from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
+from hashshare.metrics import install_metrics
 from hashshare.middleware import RequestContextMiddleware
 from hashshare.runtime import Runtime, check_kernel
 from hashshare.startup import wait_startup_jitter
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_api_docs(app)
+    install_metrics(app)
     install_error_handlers(app, audit_refusal)
     app.add_middleware(
         RequestContextMiddleware,

@@ -45,6 +45,13 @@ def _own_executable() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hashshare.metricsdir import prepare_multiprocess_dir, remove_multiprocess_dir
+
+    # Several workers keep their metrics in a folder they share; it must exist before
+    # prometheus-client is first imported, here and in every worker.
+    created = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    metrics_dir = prepare_multiprocess_dir() if args.workers > 1 or not created else None
+
     from hashshare.accesslog import uvicorn_log_config
     from hashshare.app import create_app, tune_gc_for_serving
     from hashshare.configcheck import database_problem
@@ -86,6 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,  # hashshare's own JSON access log replaces uvicorn's
             log_config=uvicorn_log_config(),
         )
+        if created and metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
     else:
         tune_gc_for_serving()
         uvicorn.run(
