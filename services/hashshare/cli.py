@@ -14,6 +14,7 @@ from typing import Any
 
 from hashshare import __version__
 from hashshare.config import ConfigError, Settings, load_database_url, load_settings
+from hashshare.failures import redact_url
 from hashshare.hashing import cli as hashing_cli
 
 DEFAULT_OPENAPI_PATH = Path("openapi/hashshare.json")
@@ -22,13 +23,6 @@ CLI_ACTOR = "cli"
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 def _own_executable() -> str:
@@ -63,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(problem)
     print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
-    print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
+    print(f"  database: {redact_url(settings.database_url)}", file=sys.stderr)
     print(f"  console: http://{args.host}:{args.port}/console/", file=sys.stderr)
     if settings.dev_mode:
         exe = _own_executable()
@@ -114,7 +108,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     # Migrating needs only the database: no keys are asked for.
     database_url = load_database_url()
     upgrade(database_url, args.revision)
-    print(f"database at {args.revision}: {_redact(database_url)}")
+    print(f"database at {args.revision}: {redact_url(database_url)}")
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives import serialization
 
 from hashshare.config import ConfigError, Settings, settings_problems
-from hashshare.failures import describe
+from hashshare.failures import describe, redact_url
 
 
 @dataclass
@@ -72,9 +72,7 @@ async def _schema_revision(database_url: str) -> tuple[str | None, str | None]:
 
 def database_problem(database_url: str) -> str | None:
     """Why the service cannot run on this database (unreachable, no schema, an older schema)."""
-    from hashshare.cli import _redact
-
-    where = _redact(database_url)
+    where = redact_url(database_url)
     try:
         current, head = asyncio.run(_schema_revision(database_url))
     except Exception as exc:
@@ -93,13 +91,11 @@ def database_problem(database_url: str) -> str | None:
 
 
 def _check_database(database_url: str, report: Report) -> None:
-    from hashshare.cli import _redact
-
     problem = database_problem(database_url)
     if problem is not None:
         report.problems.append(problem)
     else:
-        report.facts.append(f"database {_redact(database_url)}: reachable, schema current")
+        report.facts.append(f"database {redact_url(database_url)}: reachable, schema current")
 
 
 def check(database: bool = True) -> Report:

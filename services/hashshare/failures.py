@@ -6,6 +6,14 @@ from __future__ import annotations
 import socket
 
 
+def redact_url(url: str) -> str:
+    """A database URL fit to print: the credentials replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 

@@ -25,9 +25,9 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
+from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Principal, require_scope
-from hashshare.matching.holder import feed_status
+from hashshare.deps import require_scope
 from hashshare.metricsdir import MULTIPROCESS_DIR
 from hashshare.runtime import Runtime
 
@@ -85,18 +85,17 @@ def observe_request(method: str, route: str | None, status: int, seconds: float)
 
 
 async def _refresh(runtime: Runtime) -> None:
-    from hashshare.matching.mih import default_kernel
-
-    for signal_type, size in runtime.indexes.sizes().items():
+    holder = runtime.holder
+    for signal_type, size in holder.sizes().items():
         INDEX_HASHES.labels(signal_type).set(size)
-    if runtime.indexes.load_seconds is not None:
-        INDEX_LOAD_SECONDS.set(runtime.indexes.load_seconds)
-    kernel = default_kernel().name
-    INDEX_KERNEL.labels(kernel).set(1)
-    feed = feed_status(runtime.indexes)
+    if holder.load_seconds is not None:
+        INDEX_LOAD_SECONDS.set(holder.load_seconds)
+    for kernel in set(holder.kernels().values()):
+        INDEX_KERNEL.labels(kernel).set(1)
+    feed = runtime.follower.position.status()
     FEED_BEHIND.set(feed["behind"])
     FEED_BEHIND_SECONDS.set(feed["behind_seconds"])
-    async with runtime.session_factory() as session:
+    async with runtime.database.sessions() as session:
         head = (await session.execute(text("SELECT seq FROM audit_head"))).scalar()
     AUDIT_HEAD.set(head or 0)
 
