@@ -79,3 +79,14 @@ def test_serve_writes_the_access_log_bare_to_stdout() -> None:
     (handler,) = config["loggers"][ACCESS_LOGGER]["handlers"]
     assert config["handlers"][handler]["stream"] == "ext://sys.stdout"
     assert config["formatters"][handler]["format"] == "%(message)s"
+
+
+async def test_docs_pages_are_logged_by_their_path_and_unknown_paths_by_none(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    assert (await api.client.get("/docs")).status_code == 200
+    assert (await api.client.get("/no/such/f0f0f0f0")).status_code == 404
+    docs, unknown = _lines(caplog)
+    assert (docs["route"], docs["status"]) == ("/docs", 200)
+    assert (unknown["route"], unknown["status"]) == (None, 404)

@@ -47,18 +47,27 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None)
-            observe_request(scope.get("method", ""), route, status, seconds)
+            observe_request(scope.get("method", ""), route_of(scope), status, seconds)
             if logger.isEnabledFor(logging.INFO) and not (
                 status < 400 and scope.get("path") in PROBE_PATHS
             ):
                 logger.info(access_line(scope, status, seconds))
 
 
+def route_of(scope: Scope) -> str | None:
+    """The API route's template; the path of a fixed page (docs and their assets); None for a
+    path that matched nothing (it may be anything a client typed)."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    if scope.get("endpoint") is not None:
+        return str(scope.get("path"))
+    return None
+
+
 def access_line(scope: Scope, status: int, seconds: float) -> str:
     state: dict[str, Any] = scope.get("state") or {}
     principal = state.get("principal")
-    route = scope.get("route")
     return json.dumps(
         {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -66,7 +75,7 @@ def access_line(scope: Scope, status: int, seconds: float) -> str:
             "member": getattr(principal, "member_id", None),
             "sub": getattr(principal, "sub", None),
             "method": scope.get("method"),
-            "route": getattr(route, "path", None),
+            "route": route_of(scope),
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         },
