@@ -90,6 +90,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.processes
 def test_with_two_workers_a_scrape_counts_the_requests_of_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

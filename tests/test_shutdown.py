@@ -65,6 +65,7 @@ def _signal_when_sent(sent: threading.Event) -> Any:
     return trace
 
 
+@pytest.mark.processes
 @pytest.mark.timeout(240)
 def test_sigterm_during_batch_submission_keeps_what_was_acknowledged(
     database_url: str, monkeypatch: pytest.MonkeyPatch
