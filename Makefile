@@ -1,9 +1,12 @@
-# The two commands: `make run` (service on 127.0.0.1:8000, embedded SQLite, development mode)
+# The two commands: `make run` (service on 127.0.0.1:8000, or PORT=..., embedded SQLite, development mode)
 # and `make test` (lint, types and the whole test suite on SQLite and PostgreSQL).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# `make run PORT=8080` serves on another port.
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: run test install openapi clean
 
@@ -17,7 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	HASHSHARE_DEV_MODE=$${HASHSHARE_DEV_MODE-1} $(BIN)/hashshare db upgrade
-	HASHSHARE_DEV_MODE=$${HASHSHARE_DEV_MODE-1} $(BIN)/hashshare serve
+	HASHSHARE_DEV_MODE=$${HASHSHARE_DEV_MODE-1} $(BIN)/hashshare serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check services tests benchmarks

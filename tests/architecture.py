@@ -2,9 +2,9 @@
 imported).
 
 1. Only the web layer imports the web framework (FastAPI, Starlette) or another web module:
-   the app, `deps`, the error handlers, the middleware, the OpenAPI writer, the command line
-   and every feature's `router`. Services, repositories, schemas and the rest never do, so
-   none of them loads the framework.
+   the app, `deps`, the error handlers, the middleware (and the access log, metrics and docs
+   pages beside it), the OpenAPI writer, the command line and every feature's `router`.
+   Services, repositories, schemas and the rest never do, so none of them loads the framework.
 2. Feature packages (`hashshare.<feature>`) depend on each other one way: no cycle.
 3. A feature reaches another feature's data through its service, never its `repository`.
 """
@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WEB_FRAMEWORKS = ("fastapi", "starlette")
-WEB_MODULES = ("__main__", "app", "cli", "deps", "error_handlers", "middleware", "openapi")
+WEB_MODULES = (
+    "__main__",
+    "app",
+    "cli",
+    "deps",
+    "error_handlers",
+    "middleware",
+    "openapi",
+    "accesslog",
+    "apidocs",
+    "metrics",
+)
 
 
 @dataclass(frozen=True)

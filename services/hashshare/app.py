@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hashshare import __version__
+from hashshare.accesslog import AccessLogMiddleware
+from hashshare.apidocs import install_api_docs
 from hashshare.audit.router import router as audit_router
 from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
@@ -30,8 +32,10 @@ from hashshare.hashing.router import upload_body_limits
 from hashshare.labels.router import router as labels_router
 from hashshare.matching.router import router as matching_router
 from hashshare.members.router import router as members_router
+from hashshare.metrics import install_metrics
 from hashshare.middleware import RequestContextMiddleware
 from hashshare.runtime import Runtime, check_kernel
+from hashshare.startup import wait_startup_jitter
 from hashshare.stats.router import router as stats_router
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
@@ -67,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = Runtime.build(settings, verifier)
         app.state.runtime = runtime
         try:
+            await wait_startup_jitter(settings.startup_jitter_seconds)
             await runtime.start()
             yield
         finally:
@@ -78,13 +83,18 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Shared hashes of terrorist and violent-extremist content: submit, match, "
         "retract, audit.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_api_docs
+        redoc_url=None,
     )
+    install_api_docs(app)
+    install_metrics(app)
     install_error_handlers(app, audit_refusal)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_limits=upload_body_limits(settings),
     )
+    app.add_middleware(AccessLogMiddleware)  # outermost: sees every answer, 413s included
     # Routes are tried in order: the match route, called for every upload, comes first.
     # Reading a hash (feedback's router) comes before retracting it (hashes'), so that a
     # wrong method on /v1/hashes/{id} is told `Allow: GET` first.

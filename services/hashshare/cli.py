@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hashshare import __version__
-from hashshare.config import ConfigError, Settings, load_settings
+from hashshare.config import ConfigError, Settings, load_database_url, load_settings
+from hashshare.failures import redact_url
 from hashshare.hashing import cli as hashing_cli
 
 DEFAULT_OPENAPI_PATH = Path("openapi/hashshare.json")
@@ -22,13 +23,6 @@ CLI_ACTOR = "cli"
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 def _own_executable() -> str:
@@ -45,12 +39,25 @@ def _own_executable() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hashshare.metricsdir import prepare_multiprocess_dir, remove_multiprocess_dir
+
+    # Several workers keep their metrics in a folder they share; it must exist before
+    # prometheus-client is first imported, here and in every worker.
+    created = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    metrics_dir = prepare_multiprocess_dir() if args.workers > 1 or not created else None
+
+    from hashshare.accesslog import uvicorn_log_config
     from hashshare.app import create_app, tune_gc_for_serving
+    from hashshare.configcheck import database_problem
 
     settings = _settings()
     app = create_app(settings)
+    # Fail at once with one line, before any worker starts, rather than in every worker.
+    problem = database_problem(settings.database_url)
+    if problem is not None:
+        raise ConfigError(problem)
     print(f"hashshare {__version__} on http://{args.host}:{args.port}", file=sys.stderr)
-    print(f"  database: {_redact(settings.database_url)}", file=sys.stderr)
+    print(f"  database: {redact_url(settings.database_url)}", file=sys.stderr)
     print(f"  console: http://{args.host}:{args.port}/console/", file=sys.stderr)
     if settings.dev_mode:
         exe = _own_executable()
@@ -77,28 +84,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
-            access_log=False,
+            access_log=False,  # hashshare's own JSON access log replaces uvicorn's
+            log_config=uvicorn_log_config(),
         )
+        if created and metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
     else:
         tune_gc_for_serving()
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            log_config=uvicorn_log_config(),
+        )
     return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from hashshare.migrations import upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url, args.revision)
-    print(f"database at {args.revision}: {_redact(settings.database_url)}")
+    # Migrating needs only the database: no keys are asked for.
+    database_url = load_database_url()
+    upgrade(database_url, args.revision)
+    print(f"database at {args.revision}: {redact_url(database_url)}")
     return 0
 
 
-async def _in_unit(work: Any) -> Any:
-    """Run `work(database, uow)` in one transaction of the configured database."""
+async def _in_unit(work: Any, database_url: str | None = None) -> Any:
+    """Run `work(database, uow)` in one transaction of the configured database; commands that
+    only read pass the database URL (from `load_database_url()`), so they do not demand keys
+    they never use."""
     from hashshare.db import Database
 
-    database = Database(_settings().database_url)
+    database = Database(database_url or _settings().database_url)
     try:
         async with database.unit() as uow:
             return await work(database, uow)
@@ -134,7 +154,8 @@ def cmd_member_list(args: argparse.Namespace) -> int:
         members = await MemberService(database, 0).list(uow)
         return [(m.id, m.name, m.active, m.created_at) for m in members]
 
-    for member_id, name, active, created_at in asyncio.run(_in_unit(work)):
+    rows = asyncio.run(_in_unit(work, load_database_url()))
+    for member_id, name, active, created_at in rows:
         state = "active" if active else "inactive"
         print(f"{member_id}\t{name}\t{state}\t{created_at.isoformat()}")
     return 0
@@ -188,7 +209,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 count += 1
             return count
 
-        count = asyncio.run(_in_unit(work))
+        count = asyncio.run(_in_unit(work, load_database_url()))
     print(f"exported {count} events to {args.out}")
     return 0
 
@@ -244,11 +265,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def work(database: Any, uow: Any) -> Any:
         return await StatsService().compute(uow, since, until)
 
-    stats = asyncio.run(_in_unit(work))
+    stats = asyncio.run(_in_unit(work, load_database_url()))
     if args.format == "json":
         print(stats.model_dump_json(indent=2))
     else:
         print(markdown(stats, args.period))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from hashshare.configcheck import check
+
+    report = check(database=not args.no_database)
+    for fact in report.facts:
+        print(f"ok: {fact}")
+    if not report.problems:
+        print("configuration OK")
+        return 0
+    count = len(report.problems)
+    print(f"{count} problem{'s' if count > 1 else ''}:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    """Make the production secrets; needs no configuration and no database."""
+    from hashshare.keys import generate, generate_audit_key
+
+    out = Path(args.out)
+    if args.audit_key_only:
+        if args.no_audit_key or args.kid or args.keep_jwks:
+            raise ConfigError("--audit-key-only makes no signing key: drop the other options")
+        path = generate_audit_key(out)
+        print(f"audit key     {path} (mode 0600, keep it secret)")
+        print(f'Configure the service with HASHSHARE_AUDIT_KEY="$(cat {path.resolve()})"')
+        return 0
+    made = generate(out, kid=args.kid, keep_jwks=args.keep_jwks, audit_key=not args.no_audit_key)
+    print(f"signing key   {made.signing_key} (mode 0600, keep it secret)")
+    kept = f"; also verifies {', '.join(made.kept_kids)}" if made.kept_kids else ""
+    print(f"JWKS          {made.jwks} (kid {made.kid}{kept})")
+    if made.audit_key is not None:
+        print(f"audit key     {made.audit_key} (mode 0600, keep it secret)")
+    print("Configure the service with:")
+    print(f"  HASHSHARE_JWKS_FILE={made.jwks.resolve()}")
+    if made.audit_key is not None:
+        print(f'  HASHSHARE_AUDIT_KEY="$(cat {made.audit_key.resolve()})"')
+    print("and `hashshare token issue` with:")
+    print(f"  HASHSHARE_JWT_PRIVATE_KEY_FILE={made.signing_key.resolve()}")
+    print(f"  HASHSHARE_JWT_PRIVATE_KEY_ID={made.kid}")
     return 0
 
 
@@ -258,6 +323,16 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     path = write_spec(Path(args.out))
     print(f"wrote {path}")
     return 0
+
+
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a whole number >= 1, not {text!r}")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,9 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="worker processes (each holds its own match index; use one per core)",
+        type=_worker_count,
+        # argparse converts a string default with `type`: a bad variable is a usage error.
+        default=os.environ.get("HASHSHARE_WORKERS", "1"),
+        help="worker processes, each holding its own match index; default HASHSHARE_WORKERS "
+        "or 1 (one per core is the most that helps)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -328,6 +405,36 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["md", "json"], default="md")
     report.set_defaults(func=cmd_report)
 
+    config = commands.add_parser("config", help="the configuration").add_subparsers(
+        dest="config_command", required=True, metavar="SUBCOMMAND"
+    )
+    check = config.add_parser(
+        "check", help="report every problem of the configuration at once (exit 1 if any)"
+    )
+    check.add_argument("--no-database", action="store_true", help="do not connect to the database")
+    check.set_defaults(func=cmd_config_check)
+
+    keys = commands.add_parser("keys", help="production secrets").add_subparsers(
+        dest="keys_command", required=True, metavar="SUBCOMMAND"
+    )
+    generate = keys.add_parser(
+        "generate", help="write a token signing key, its JWKS, and an audit HMAC key"
+    )
+    generate.add_argument("--out", required=True, help="folder for the key files")
+    generate.add_argument("--kid", help="key id of the new signing key (default: from the time)")
+    generate.add_argument(
+        "--keep-jwks",
+        type=Path,
+        help="a current jwks.json whose keys stay in the new one (key rotation)",
+    )
+    generate.add_argument(
+        "--no-audit-key", action="store_true", help="only the signing key and JWKS"
+    )
+    generate.add_argument(
+        "--audit-key-only", action="store_true", help="only a new audit key (its rotation)"
+    )
+    generate.set_defaults(func=cmd_keys_generate)
+
     spec = commands.add_parser("openapi", help="write the OpenAPI spec")
     spec.add_argument("--out", default=str(DEFAULT_OPENAPI_PATH))
     spec.set_defaults(func=cmd_openapi)
@@ -336,18 +443,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_closed() -> int:
+    """The reader went away (`hashshare report | head`): say so once, without a traceback."""
+    # Whatever is still buffered for stdout can go nowhere; send it to /dev/null so the
+    # interpreter's final flush does not fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    print("hashshare: output closed before it was all written (broken pipe)", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
+        sys.stdout.flush()
         return result
+    except BrokenPipeError:
+        return _output_closed()
     except ConfigError as exc:
         print(f"hashshare: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         from hashshare.errors import HashshareError
+        from hashshare.failures import describe
 
         if isinstance(exc, HashshareError | ValueError):
             print(f"hashshare: {exc}", file=sys.stderr)
             return 1
+        reason = describe(exc)
+        if reason is not None:
+            print(f"hashshare: {reason}", file=sys.stderr)
+            return 2
         raise

@@ -29,6 +29,29 @@ class ConfigError(Exception):
     """The configuration cannot run safely; the message says what to change."""
 
 
+class ConfigProblems(ValueError):
+    """Every problem the security checks found, not only the first."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+DATABASE_DRIVERS = ("sqlite+aiosqlite:", "postgresql+asyncpg:")
+
+
+def check_database_url(url: str) -> str:
+    """Refuse a URL whose driver hashshare does not ship (say, `postgresql://`)."""
+    if not url.startswith(DATABASE_DRIVERS):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise ValueError(
+            f"HASHSHARE_DATABASE_URL must start with postgresql+asyncpg:// or "
+            f"sqlite+aiosqlite:/// (it starts with {scheme!r}); hashshare reaches PostgreSQL "
+            "through asyncpg"
+        )
+    return url
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -111,6 +134,13 @@ class Settings(BaseSettings):
         description="Serve from the numpy match kernel (about 20 times slower) when the "
         "compiled one is missing; refused outside development mode otherwise.",
     )
+    startup_jitter_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Wait a random time up to this before loading the index, so replicas "
+        "started together do not all read the database at once.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -128,49 +158,64 @@ class Settings(BaseSettings):
                 raise ValueError(f"choose image formats among {', '.join(sorted(IMAGE_FORMATS))}")
         return formats
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
+        problems = self._security_problems()
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    def _security_problems(self) -> list[str]:
+        """Fill in the mode's defaults; return every problem found, in plain words."""
         if not self.jwt_algorithms:
             self.jwt_algorithms = ["HS256"] if self.dev_mode else ["RS256", "ES256", "EdDSA"]
         unknown = set(self.jwt_algorithms) - ASYMMETRIC_ALGORITHMS - SYMMETRIC_ALGORITHMS
         if unknown:
-            raise ValueError(f"unsupported JWT algorithms: {sorted(unknown)}")
+            return [f"unsupported JWT algorithms: {sorted(unknown)}"]
         symmetric = set(self.jwt_algorithms) & SYMMETRIC_ALGORITHMS
         asymmetric = set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS
+        problems = []
         if symmetric and asymmetric:
             # One verifier never mixes families: that is how HS/RS confusion happens.
-            raise ValueError("HASHSHARE_JWT_ALGORITHMS must not mix HS* with asymmetric ones")
+            problems.append("HASHSHARE_JWT_ALGORITHMS must not mix HS* with asymmetric ones")
         if self.audit_key is None and self.dev_mode:
             self.audit_key = DEFAULT_DEV_AUDIT_KEY
         if self.audit_key is None or len(self.audit_key.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(
+            problems.append(
                 f"HASHSHARE_AUDIT_KEY must be set to a secret of at least {MIN_SECRET_BYTES} "
-                "bytes (it keys the HMAC of unmatched queries in the audit log)"
+                "bytes (it keys the HMAC of unmatched queries in the audit log; "
+                "`hashshare keys generate` makes one)"
             )
-        if not self.dev_mode and self.audit_key == DEFAULT_DEV_AUDIT_KEY:
-            raise ValueError("HASHSHARE_AUDIT_KEY is the development key; set a real secret")
+        elif not self.dev_mode and self.audit_key == DEFAULT_DEV_AUDIT_KEY:
+            problems.append("HASHSHARE_AUDIT_KEY is the development key; set a real secret")
         if self.dev_mode:
             if symmetric and self.jwt_secret is None:
                 self.jwt_secret = DEFAULT_DEV_SECRET
             if symmetric and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:  # type: ignore[union-attr]
-                raise ValueError(f"HASHSHARE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
-            return self
+                problems.append(f"HASHSHARE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            return problems
         if symmetric:
-            raise ValueError(
+            problems.append(
                 "HS* shared-secret tokens are accepted only with HASHSHARE_DEV_MODE=1; "
                 "configure RS256/ES256/EdDSA and HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS"
             )
         if self.jwt_secret is not None:
-            raise ValueError(
+            problems.append(
                 "HASHSHARE_JWT_SECRET is set outside development mode; remove it and configure "
                 "HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS"
             )
         if not self.jwt_public_keys and self.jwks_file is None:
-            raise ValueError(
+            problems.append(
                 "no token verification keys: set HASHSHARE_JWKS_FILE or HASHSHARE_JWT_PUBLIC_KEYS "
-                "(or HASHSHARE_DEV_MODE=1 for local development)"
+                "(`hashshare keys generate` makes a JWKS; or HASHSHARE_DEV_MODE=1 for local "
+                "development)"
             )
-        return self
+        return problems
 
     @property
     def is_sqlite(self) -> bool:
@@ -179,15 +224,73 @@ class Settings(BaseSettings):
         return not is_postgresql(self.database_url)
 
 
+def _describe(error: Any) -> list[str]:
+    """One pydantic error in plain words, named by its environment variable."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigProblems):
+        return list(cause.problems)
+    # A validator's own message, without pydantic's "Value error, " in front of it.
+    text = str(cause) if isinstance(cause, ValueError) else str(error["msg"])
+    loc = [str(part) for part in error["loc"]]
+    if not loc:
+        return [text]
+    name = "HASHSHARE_" + loc[0].upper() + "".join(f"[{part}]" for part in loc[1:])
+    return [text if text.startswith(name) else f"{name}: {text}"]
+
+
+def settings_problems(**overrides: Any) -> tuple[Settings | None, list[str]]:
+    """Every problem of the settings, with the settings where they could still be built.
+
+    A field that fails is put back to its default and the checks run again, so the problems
+    beyond it are found in the same pass; the settings returned then hold those defaults, for
+    further checks only: with any problem listed, they must not be used to run.
+    """
+    from pydantic import ValidationError
+
+    values = dict(overrides)
+    problems: list[str] = []
+    for _ in range(len(Settings.model_fields) + 1):
+        try:
+            settings = Settings(**values)
+        except ValidationError as exc:
+            errors = exc.errors()
+            problems.extend(p for error in errors for p in _describe(error) if p not in problems)
+            failed = {str(error["loc"][0]) for error in errors if error["loc"]} - set(values)
+            if not failed:
+                return None, problems
+            for name in failed:
+                values[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+            continue
+        return settings, problems
+    return None, problems
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the environment; raise ConfigError with a readable message."""
+    """Read settings from the environment; raise ConfigError naming every problem."""
+    settings, problems = settings_problems(**overrides)
+    if settings is None or problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return settings
+
+
+class DatabaseSettings(BaseSettings):
+    """Only where the database is: what commands that read or migrate need, and no keys."""
+
+    model_config = SettingsConfigDict(env_prefix="HASHSHARE_", extra="ignore")
+
+    database_url: str = Settings.model_fields["database_url"].default
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+
+def load_database_url() -> str:
+    """HASHSHARE_DATABASE_URL (or the default), checked; no other setting is read."""
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)
+        return DatabaseSettings().database_url
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from exc
+        raise ConfigError("; ".join(p for e in exc.errors() for p in _describe(e))) from exc

@@ -31,7 +31,8 @@ UNPROTECTED = frozenset({"/healthz", "/readyz"})
 # FastAPI's own documentation routes are plain Starlette routes, outside the API.
 FASTAPI_DOC_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 # The console's static files hold no data: its pages call the API with the user's token.
-STATIC_MOUNTS = frozenset({"/console"})
+# Nor do the assets of the documentation pages (Swagger UI and ReDoc bundles).
+STATIC_MOUNTS = frozenset({"/console", "/docs-assets"})
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def test_image_formats_are_read_as_comma_separated_names_in_any_case(
 def test_unknown_image_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HASHSHARE_IMAGE_FORMATS", "JPEG,HEIC")
 
-    with pytest.raises(ConfigError, match="image_formats"):
+    with pytest.raises(ConfigError, match="HASHSHARE_IMAGE_FORMATS"):
         load_settings()
 
 
