@@ -84,7 +84,8 @@ def access_line(scope: Scope, status: int, seconds: float) -> str:
 
 
 def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration plus the access log, written bare to stdout."""
+    """uvicorn's logging configuration plus the access log, written bare to stdout, and the
+    service's own messages (start-up: the index loaded and its kernels) beside uvicorn's."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
@@ -99,4 +100,5 @@ def uvicorn_log_config() -> dict[str, Any]:
         "level": "INFO",
         "propagate": False,
     }
+    config["loggers"]["hashshare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
