@@ -12,3 +12,10 @@ def pdq_value(n: int) -> str:
     as many bits as the numbers themselves.
     """
     return f"{n & MASK_128:032x}{~n & MASK_128:032x}"
+
+
+def far_pdq(n: int) -> str:
+    """A PDQ value for each n, about 128 bits from that of any other n (none match)."""
+    import hashlib
+
+    return pdq_value(int.from_bytes(hashlib.md5(str(n).encode(), usedforsecurity=False).digest()))
