@@ -22,6 +22,7 @@ from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
 from hashshare.console.router import mount_console
+from hashshare.contributions.router import router as contributions_router
 from hashshare.deps import audit_refusal
 from hashshare.error_handlers import install_error_handlers
 from hashshare.feedback.router import disputes_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
         members_router,
         labels_router,
         stats_router,
+        contributions_router,
     ):
         app.include_router(router)
     mount_console(app)

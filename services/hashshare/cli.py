@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hashshare import __version__
+from hashshare.analyst import connection as analyst_connection
+from hashshare.analyst import register as register_analyst_commands
 from hashshare.config import ConfigError, Settings, load_database_url, load_settings
 from hashshare.failures import redact_url
 from hashshare.hashing import cli as hashing_cli
@@ -238,14 +240,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from hashshare.analyst.connection import resolve
     from hashshare.changes.sync import SyncError, sync
 
-    token = args.token or os.environ.get("HASHSHARE_SYNC_TOKEN")
-    if not token:
-        print("hashshare: give --token or set HASHSHARE_SYNC_TOKEN", file=sys.stderr)
-        return 2
+    target = resolve(args.url, args.token_file, extra_token_env="HASHSHARE_SYNC_TOKEN")  # noqa: S106
     try:
-        result = sync(args.url, token, Path(args.out))
+        result = sync(target.url, target.token, Path(args.out))
     except SyncError as exc:
         print(f"hashshare: sync failed: {exc}", file=sys.stderr)
         return 1
@@ -394,9 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", help="a JSON Lines export")
     verify.set_defaults(func=cmd_audit_verify)
 
-    sync = commands.add_parser("sync", help="keep a local copy of the shared set up to date")
-    sync.add_argument("--url", required=True, help="the service, e.g. https://hashshare.example")
-    sync.add_argument("--token", help="bearer token with hashes:read (or HASHSHARE_SYNC_TOKEN)")
+    sync = commands.add_parser(
+        "sync", help="keep a local copy of the shared set up to date", allow_abbrev=False
+    )
+    analyst_connection.add_arguments(sync)
     sync.add_argument("--out", required=True, help="folder of the local copy")
     sync.set_defaults(func=cmd_sync)
 
@@ -440,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec.set_defaults(func=cmd_openapi)
 
     hashing_cli.register(commands)
+    register_analyst_commands(commands)
     return parser
 
 

@@ -24,6 +24,7 @@ from hashshare.auth.principal import Actor, Principal
 from hashshare.auth.scopes import Scope
 from hashshare.auth.tokens import TokenError
 from hashshare.changes.service import ChangeService
+from hashshare.contributions.service import ContributionService
 from hashshare.db import UnitOfWork
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
 from hashshare.feedback.service import FeedbackService
@@ -76,6 +77,7 @@ Members = Annotated[MemberService, _service("members")]
 AuditLog = Annotated[AuditService, _service("audit_log")]
 Statistics = Annotated[StatsService, _service("stats")]
 Reference = Annotated[ReferenceService, _service("reference")]
+Contributions = Annotated[ContributionService, _service("contributions")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from hashshare.auth.tokens import TokenVerifier
 from hashshare.changes.service import ChangeService
 from hashshare.changes.source import DatabaseChangeSource
 from hashshare.config import ConfigError, Settings
+from hashshare.contributions.service import ContributionService
 from hashshare.db import Database
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
@@ -49,6 +50,7 @@ class Runtime:
     audit_log: AuditService
     stats: StatsService
     reference: ReferenceService
+    contributions: ContributionService
 
     @classmethod
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
@@ -80,6 +82,7 @@ class Runtime:
             audit_log=AuditService(database),
             stats=StatsService(),
             reference=ReferenceService(settings),
+            contributions=ContributionService(),
         )
 
     async def start(self) -> None:

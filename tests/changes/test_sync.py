@@ -85,7 +85,9 @@ def test_the_sync_command_resumes_from_its_saved_cursor(
     out = tmp_path / "copy"
     with running_service(database_url) as base_url:
         _submit(base_url, headers, ["0a" * 16, "0b" * 16])
-        command = ["sync", "--url", base_url, "--token", token, "--out", str(out)]
+        token_file = tmp_path / "sync.token"
+        token_file.write_text(token)
+        command = ["sync", "--url", base_url, "--token-file", str(token_file), "--out", str(out)]
         assert cli(command) == 0
         assert "applied 2 changes; holding 2 hashes" in capsys.readouterr().out
         assert cli(command) == 0

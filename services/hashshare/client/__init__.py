@@ -24,6 +24,7 @@ from hashshare.client.batches import MatchBatch, Rejection, SubmitBatch
 from hashshare.client.errors import ApiError, ClientError, ConnectionFailed
 from hashshare.client.local import hash_image
 from hashshare.client.retry import RetryPolicy
+from hashshare.contributions.schemas import ContributionOut
 from hashshare.feedback.schemas import FeedbackOut, HashOut
 from hashshare.hashes.schemas import (
     HashSubmission,
@@ -45,6 +46,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ConnectionFailed",
+    "ContributionOut",
     "FeedbackOut",
     "HashOut",
     "HashSubmission",

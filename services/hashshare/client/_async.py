@@ -33,6 +33,7 @@ from hashshare.client.retry import (
     retry_after_seconds,
     should_retry,
 )
+from hashshare.contributions.schemas import ContributionOut
 from hashshare.feedback.schemas import FeedbackOut, HashOut
 from hashshare.hashes.schemas import RetractResponse, SubmitResponse
 from hashshare.hashing.schemas import ImageMatchResponse
@@ -154,6 +155,17 @@ class AsyncClient:
         async for page in self.change_pages(after, page_size):
             for change in page.changes:
                 yield change
+
+    async def contributions(
+        self, after: str = "0", page_size: int = 1000, include_retracted: bool = False
+    ) -> AsyncIterator[ContributionOut]:
+        while True:
+            page = await self._call(calls.contributions(after, page_size, include_retracted))
+            for contribution in page.contributions:
+                yield contribution
+            after = page.next_cursor
+            if not page.has_more:
+                return
 
     async def audit_events(
         self,

@@ -34,6 +34,7 @@ from hashshare.client.retry import (
     retry_after_seconds,
     should_retry,
 )
+from hashshare.contributions.schemas import ContributionOut
 from hashshare.feedback.schemas import FeedbackOut, HashOut
 from hashshare.hashes.schemas import RetractResponse, SubmitResponse
 from hashshare.hashing.schemas import ImageMatchResponse
@@ -172,6 +173,17 @@ class Client:
         """Every change after cursor `after`, in sequence order."""
         for page in self.change_pages(after, page_size):
             yield from page.changes
+
+    def contributions(
+        self, after: str = "0", page_size: int = 1000, include_retracted: bool = False
+    ) -> Iterator[ContributionOut]:
+        """Your member's own contributions, oldest first, with your references."""
+        while True:
+            page = self._call(calls.contributions(after, page_size, include_retracted))
+            yield from page.contributions
+            after = page.next_cursor
+            if not page.has_more:
+                return
 
     def audit_events(
         self,

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from hashshare.audit.schemas import AuditPage, ChainVerdict
 from hashshare.changes.schemas import ChangePage
+from hashshare.contributions.schemas import ContributionPage
 from hashshare.feedback.schemas import FeedbackIn, FeedbackOut, HashOut
 from hashshare.hashes.schemas import HashSubmission, RetractResponse, SubmitResponse
 from hashshare.hashing.schemas import ImageMatchResponse
@@ -124,6 +125,11 @@ def feedback(
 
 def changes(after: str, limit: int) -> Call[ChangePage]:
     return Call("GET", "/v1/changes", _model(ChangePage), params={"after": after, "limit": limit})
+
+
+def contributions(after: str, limit: int, include_retracted: bool) -> Call[ContributionPage]:
+    params = {"after": after, "limit": limit, "include_retracted": str(include_retracted).lower()}
+    return Call("GET", "/v1/contributions", _model(ContributionPage), params=params)
 
 
 def audit(

@@ -20,7 +20,7 @@ from hashshare.hashing.hashers import SIGNAL_TYPES
 MAX_REF = 256
 
 
-def _from_hash_line(line: int, row: Mapping[str, Any]) -> Iterator[HashRecord | Skipped]:
+def records_from_hash_line(line: int, row: Mapping[str, Any]) -> Iterator[HashRecord | Skipped]:
     path = str(row.get("path") or "") or None
     quality_text = str(row.get("pdq_quality") or "").strip()
     quality = int(quality_text) if quality_text.isdigit() else None
@@ -72,14 +72,14 @@ def read(stream: IO[str]) -> Iterator[HashRecord | Skipped]:
         elif "signal_type" in row:
             yield _from_item(number, row)
         else:
-            yield from _from_hash_line(number, row)
+            yield from records_from_hash_line(number, row)
 
 
 def read_hash_csv(stream: IO[str]) -> Iterator[HashRecord | Skipped]:
     """`hashshare hash --format csv`: a `path` column and one column per signal type."""
     reader = csv.DictReader(stream)
     for row in reader:
-        yield from _from_hash_line(reader.line_num, row)
+        yield from records_from_hash_line(reader.line_num, row)
 
 
 def write(stream: IO[str], records: Iterable[ExportRecord]) -> list[Skipped]:

@@ -128,7 +128,7 @@ class Writer:
             self.stream.write(json.dumps(record) + "\n")
 
 
-def _run(jobs: list[Job], workers: int) -> Iterator[Outcome]:
+def run_jobs(jobs: list[Job], workers: int) -> Iterator[Outcome]:
     """Outcomes in the order of `jobs`, with a bounded number in flight."""
     if workers <= 1:
         for job in jobs:
@@ -174,7 +174,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
             print(f"hashshare hash: skipped {path}: {problem}", file=sys.stderr)
             skipped += 1
     progress.skipped = skipped
-    for outcome in _run(jobs, max(1, args.jobs)):
+    for outcome in run_jobs(jobs, max(1, args.jobs)):
         progress.done += 1
         if outcome.record is not None:
             writer.write(outcome.record)

@@ -1,0 +1,1 @@
+"""A member's own contributions, for export (`hashshare export --mine`)."""
