@@ -169,3 +169,48 @@ def test_a_file_of_no_known_format_is_refused_with_the_choices(tmp_path: Path) -
     (tmp_path / "s.json").write_text('{"count": 0, "hashRecords": []}\n')
     with pytest.raises(FormatError, match="export format"):
         detect(tmp_path / "s.json")
+
+
+def test_pytx_reads_the_stopncii_and_file_exchange_exports_with_its_own_code(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("threatexchange")
+    import dataclasses
+    import enum
+
+    import dacite
+    from threatexchange.exchanges.clients.stopncii.api import (
+        FetchHashesResponse,
+        StopNCIICaseStatus,
+        StopNCIIHashRecord,
+    )
+    from threatexchange.exchanges.impl.file_api import (
+        FileCollaborationConfig,
+        LocalFileSignalExchangeAPI,
+    )
+
+    out = io.StringIO()
+    WRITERS["stopncii"](out, _exported())
+    page = json.loads(out.getvalue())
+    config = dacite.Config(cast=[enum.Enum, set])
+    records = [dacite.from_dict(StopNCIIHashRecord, r, config=config) for r in page["hashRecords"]]
+    response = dacite.from_dict(FetchHashesResponse, {**page, "hashRecords": []}, config=config)
+    assert response.hasMoreRecords is False
+    assert [r.hashStatus for r in records] == [
+        StopNCIICaseStatus.Active,
+        StopNCIICaseStatus.Received,
+    ]
+    assert {f.name for f in dataclasses.fields(StopNCIIHashRecord)} >= set(page["hashRecords"][0])
+
+    path = tmp_path / "signals.txt"
+    with path.open("w") as stream:
+        WRITERS["pytx"](stream, _exported())
+    collab = FileCollaborationConfig(
+        name="file", api="local_file", enabled=True, filename=str(path)
+    )
+    [delta] = list(LocalFileSignalExchangeAPI(collab).fetch_iter([], None))
+    assert set(delta.updates) == {
+        ("pdq", "ab" * 32),
+        ("video_md5", "ef" * 16),
+        ("video_sha256", "01" * 32),
+    }
