@@ -22,6 +22,8 @@ from tests.hashing.pictures import encode, scene
 from tests.test_cli import _rows
 from tests.values import far_pdq
 
+pytestmark = pytest.mark.processes
+
 LABEL = "attacker-manifesto"
 SAMPLES = Path(__file__).parents[1] / "formats" / "samples"
 

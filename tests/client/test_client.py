@@ -19,6 +19,8 @@ from tests.client.conftest import Live
 from tests.hashing.pictures import encode, scene
 from tests.values import far_pdq
 
+pytestmark = pytest.mark.processes
+
 LABELS = ["attacker-manifesto"]
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from hashshare.client import Client, RetryPolicy
 from tests.client.conftest import Live
 from tests.client.proxy import DroppingProxy
 from tests.test_cli import _rows
 from tests.values import far_pdq
+
+pytestmark = pytest.mark.processes
 
 LABELS = ["glorification-of-terrorist-acts"]
 

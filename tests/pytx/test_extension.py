@@ -20,6 +20,8 @@ from hashshare.client import Client
 from hashshare.client.local import hash_image
 from tests.client.conftest import Live
 
+pytestmark = pytest.mark.processes
+
 LABELS = ["attacker-manifesto", "entity:isil"]
 
 
