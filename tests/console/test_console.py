@@ -295,6 +295,7 @@ def test_a_listing_from_contribution_through_dispute_to_resolution(
         judge.page.get_by_text(f"Verdict recorded; the hash is now {expected}.").wait_for()
     judge.shot("05-hash-detail")
     assert "wrong-label" in judge.text()
+    assert "status: active" in judge.text() and "status: disputed" in judge.text()
 
     # The admin resolves it in writing.
     admin = console("ops", ADMIN, "admin-1")

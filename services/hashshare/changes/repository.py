@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,6 +117,14 @@ class ChangeRepository:
 
     async def after(self, seq: int, limit: int) -> list[ChangeEntry]:
         query = select(*_COLUMNS).where(Change.seq > seq).order_by(Change.seq).limit(limit)
+        return await self._entries(query)
+
+    async def of_hash(self, hash_id: int) -> list[ChangeEntry]:
+        """Every entry of one hash, in feed order (an index lookup on `hash_id`)."""
+        query = select(*_COLUMNS).where(Change.hash_id == hash_id).order_by(Change.seq)
+        return await self._entries(query)
+
+    async def _entries(self, query: Any) -> list[ChangeEntry]:
         return [
             ChangeEntry(
                 hash_id=hash_id,

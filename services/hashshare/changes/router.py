@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.changes.schemas import ChangePage
+from hashshare.changes.schemas import ChangePage, HashHistory
 from hashshare.deps import Changes, UoW, require_scope
-from hashshare.errors import ERROR_RESPONSES
-from hashshare.validation import parse_cursor
+from hashshare.errors import ERROR_RESPONSES, ErrorBody
+from hashshare.validation import MAX_CURSOR, parse_cursor
 
 router = APIRouter(prefix="/v1", tags=["changes"], responses=ERROR_RESPONSES)
 
@@ -27,3 +27,19 @@ async def list_changes(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ChangePage:
     return await changes.page(uow, parse_cursor(after), limit)
+
+
+@router.get(
+    "/hashes/{hash_id}/history",
+    response_model=HashHistory,
+    responses={404: {"model": ErrorBody, "description": "No hash with that id."}},
+    tags=["hashes"],
+    summary="Every state one hash has had (from the change feed)",
+)
+async def hash_history(
+    hash_id: Annotated[int, Path(ge=1, le=MAX_CURSOR, description="Hash id.")],
+    principal: Annotated[Principal, require_scope(Scope.HASHES_READ)],
+    changes: Changes,
+    uow: UoW,
+) -> HashHistory:
+    return await changes.history(uow, hash_id)

@@ -26,3 +26,11 @@ class ChangePage(BaseModel):
     changes: list[ChangeOut] = Field(description="In sequence order.")
     next_cursor: str = Field(description="Pass as `after` to continue from here.")
     has_more: bool = Field(description="More changes follow right now.")
+
+
+class HashHistory(BaseModel):
+    hash_id: int
+    changes: list[ChangeOut] = Field(
+        description="Every state the hash has had on the change feed (contributed, retracted, "
+        "disputed, reinstated), oldest first."
+    )

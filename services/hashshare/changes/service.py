@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from hashshare.changes.entry import ChangeEntry, ChangeSink
 from hashshare.changes.repository import ChangeRepository
-from hashshare.changes.schemas import ChangeOut, ChangePage
+from hashshare.changes.schemas import ChangeOut, ChangePage, HashHistory
 from hashshare.db import UnitOfWork
+from hashshare.errors import NotFound
 
 
 class ChangeService:
@@ -39,20 +40,28 @@ class ChangeService:
         changes = await ChangeRepository(uow.session).after(after, limit + 1)
         page = changes[:limit]
         return ChangePage(
-            changes=[
-                ChangeOut(
-                    seq=change.seq or 0,
-                    kind=change.kind,
-                    hash_id=change.hash_id,
-                    signal_type=change.signal_type,
-                    value=change.value.hex(),
-                    status=change.status,
-                    labels=list(change.labels),
-                    contributors=change.contributors,
-                    changed_at=change.changed_at,
-                )
-                for change in page
-            ],
+            changes=[_out(change) for change in page],
             next_cursor=str(page[-1].seq) if page else str(after),
             has_more=len(changes) > limit,
         )
+
+    async def history(self, uow: UnitOfWork, hash_id: int) -> HashHistory:
+        """Every state one hash has had, from the feed; `hash_not_found` if it has none."""
+        changes = await ChangeRepository(uow.session).of_hash(hash_id)
+        if not changes:
+            raise NotFound(f"no hash with id {hash_id}", code="hash_not_found")
+        return HashHistory(hash_id=hash_id, changes=[_out(change) for change in changes])
+
+
+def _out(change: ChangeEntry) -> ChangeOut:
+    return ChangeOut(
+        seq=change.seq or 0,
+        kind=change.kind,
+        hash_id=change.hash_id,
+        signal_type=change.signal_type,
+        value=change.value.hex(),
+        status=change.status,
+        labels=list(change.labels),
+        contributors=change.contributors,
+        changed_at=change.changed_at,
+    )

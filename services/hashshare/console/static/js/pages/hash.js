@@ -16,12 +16,20 @@ function lookupForm(current) {
   return form;
 }
 
-function history(item) {
-  // The lifetime of the listing as the API tells it; each contribution for auditors.
+function history(item, changes) {
+  // The lifetime of the listing: every status it has had (from the change feed), and the
+  // contributions the API shows this caller (each one, for auditors).
   const rows = [
     [when(item.first_contributed_at), 'first contributed', ''],
     [when(item.last_contributed_at), 'last contributed', ''],
   ];
+  let previous = null;
+  for (const change of changes) {
+    if (change.status !== previous) {
+      rows.push([when(change.changed_at), `status: ${change.status}`, `${change.contributors} contributor(s); ${change.labels.join(', ')}`]);
+      previous = change.status;
+    }
+  }
   if (item.your_contribution) {
     const yours = item.your_contribution;
     rows.push([when(yours.contributed_at), 'your contribution', yours.labels.join(', ')]);
@@ -98,8 +106,10 @@ export async function render(main, { params, can }) {
   main.append(body);
   const reload = async (message, failure) => {
     let item;
+    let changes;
     try {
       item = await get(`/v1/hashes/${encodeURIComponent(id)}`);
+      changes = (await get(`/v1/hashes/${encodeURIComponent(id)}/history`)).changes;
     } catch (exc) {
       put(body, h('p', { class: 'error', role: 'alert', text: errorText(exc) }));
       return;
@@ -125,7 +135,7 @@ export async function render(main, { params, can }) {
         ['agree', '', String(counts.agree)],
         ...Object.entries(counts.disagree_by_reason).map(([reason, n]) => ['disagree', reason, String(n)]),
       ], [2]),
-      history(item),
+      history(item, changes),
       can('hashes:feedback') && item.status !== 'retracted' && !(item.your_contribution && !item.your_contribution.retracted_at)
         ? feedbackForm(item, reload) : null,
       can('hashes:submit') && item.your_contribution && !item.your_contribution.retracted_at ? retractControl(item, reload) : null,
