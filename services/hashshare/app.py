@@ -40,6 +40,8 @@ from hashshare.startup import wait_startup_jitter
 from hashshare.stats.router import router as stats_router
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+# /readyz asks the database a trivial query; an unreachable database makes it not ready.
+READINESS_DATABASE_TIMEOUT = 2.0
 
 
 def app_from_environment() -> FastAPI:
@@ -119,11 +121,21 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: the match index is loaded")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: the match index is loaded and the database answers",
+    )
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         if runtime is None or not runtime.holder.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
+        if not await runtime.database.reachable(READINESS_DATABASE_TIMEOUT):
+            return JSONResponse(
+                {"status": "database_unavailable"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         feed = runtime.follower.position.status()
         kernels = runtime.holder.kernels()
         return JSONResponse(

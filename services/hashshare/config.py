@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     feed_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often replicas poll the change feed."
     )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="SQLite: how long a statement waits for another writer's lock before the "
+        "request is answered 503 database_unavailable.",
+    )
     allow_numpy_kernel: bool = Field(
         default=False,
         description="Serve from the numpy match kernel (about 20 times slower) when the "

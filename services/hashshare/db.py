@@ -9,6 +9,8 @@ succeeded.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from hashshare.faults import database_unavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -71,11 +75,19 @@ SQLITE_MMAP_BYTES = 4 * 2**30
 SQLITE_CACHE_KIB = 64 * 1024
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, ConnectionPoolEntry], None]:
+    def set_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+        _set_sqlite_pragmas(dbapi_connection, busy_timeout_ms)
+
+    return set_pragmas
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    # Bounded: past it, a statement fails with "database is locked" (a 503 to the client).
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     # Reads through a memory map share the operating system's page cache between the pool's
     # connections; each connection's own cache (2 MB by default) is dropped whenever another
     # one writes, and a bulk submission looks up thousands of random keys.
@@ -120,13 +132,14 @@ def labels_json(labels: tuple[str, ...]) -> str:
     return json.dumps(list(labels))
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, sqlite_busy_timeout_seconds: float = 10.0) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if not is_postgresql(database_url):
         # A pool as large as PostgreSQL's: with the default (5), bursts of concurrent requests
         # open and close overflow connections (a thread each, for aiosqlite) all the time.
         engine = create_async_engine(database_url, pool_size=10, max_overflow=20)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_timeout_ms = round(sqlite_busy_timeout_seconds * 1000)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -159,13 +172,27 @@ class UnitOfWork:
         self._after_commit.clear()
         await self.session.rollback()
 
+    async def abandon(self, error: BaseException) -> None:
+        """Roll back after `error`; when the error says the connection is broken (or the
+        rollback does), discard the connection instead of returning it to the pool."""
+        self._after_commit.clear()
+        if not database_unavailable(error):
+            try:
+                await self.session.rollback()
+                return
+            except Exception as rollback_error:
+                if not database_unavailable(rollback_error):
+                    raise
+        with contextlib.suppress(Exception):
+            await self.session.invalidate()
+
 
 class Database:
     """The engine and its sessions: the one way services reach the database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_busy_timeout_seconds: float = 10.0) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, sqlite_busy_timeout_seconds)
         self.sessions = create_session_factory(self.engine)
 
     @property
@@ -179,10 +206,25 @@ class Database:
             uow = UnitOfWork(session)
             try:
                 yield uow
-            except BaseException:
-                await uow.rollback()
+            except BaseException as error:
+                await uow.abandon(error)
                 raise
-            await uow.commit()
+            try:
+                await uow.commit()
+            except BaseException as error:
+                await uow.abandon(error)
+                raise
+
+    async def reachable(self, within_seconds: float) -> bool:
+        """Whether a trivial query answers within that many seconds (for readiness)."""
+        try:
+            async with asyncio.timeout(within_seconds), self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception as error:
+            if isinstance(error, TimeoutError) or database_unavailable(error):
+                return False
+            raise
+        return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()

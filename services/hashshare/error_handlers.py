@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hashshare.errors import HashshareError, error_body
+from hashshare.faults import RETRY_AFTER_SECONDS, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away (connection dropped or refused, pool exhausted, SQLite's file
+    locked past the busy timeout): 503 with a stable code, and the client may retry. The
+    request's transaction was rolled back and its connection discarded (`Database.unit`)."""
+    if not database_unavailable(exc):
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, _first_line(exc)
+    )
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error")
@@ -121,4 +144,8 @@ def install_error_handlers(app: FastAPI, on_refusal: RefusalHook) -> None:
     app.add_exception_handler(HashshareError, _audited(_hashshare_error, on_refusal))
     app.add_exception_handler(RequestValidationError, _audited(_validation_error, on_refusal))
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Database failures (and a connection refused or timed out while connecting) are told
+    # apart from bugs in `_database_error`.
+    for database_failure in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(database_failure, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

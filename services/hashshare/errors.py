@@ -79,6 +79,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The token lacks the scope, or not yours."},
     413: {"model": ErrorBody, "description": "Request body over the configured limit."},
     422: {"model": ErrorBody, "description": "The request failed validation."},
+    503: {
+        "model": ErrorBody,
+        "description": "`database_unavailable`: the database cannot be reached right now; "
+        "retry after `Retry-After` seconds. Nothing of the request was stored.",
+    },
 }
 
 

@@ -55,7 +55,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
         """Wire the components; nothing runs until `start`."""
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, settings.sqlite_busy_timeout_seconds)
         holder = IndexHolder(settings.hit_cache_size)
         audit = AuditWriter(database.engine)
         changes = ChangeService(holder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,15 @@ from hashshare.db import Database, pg_connect
 
 log = logging.getLogger(__name__)
 
+RELISTEN_SECONDS = 5.0
+
 
 class DatabaseChangeSource:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._wake = asyncio.Event()
         self._listener: Any = None
+        self._listen_tried_at = time.monotonic()
 
     async def start(self) -> None:
         if self._database.postgresql:
@@ -41,9 +45,19 @@ class DatabaseChangeSource:
         try:
             self._listener = await pg_connect(self._database.url)
             await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("LISTEN unavailable, polling the change feed only: %s", exc)
             self._listener = None
+
+    async def _relisten(self) -> None:
+        """The LISTEN connection was dropped (say, terminated by the server) or never made:
+        open it again, at most every few seconds; meanwhile the follower polls."""
+        now = time.monotonic()
+        if now - self._listen_tried_at < RELISTEN_SECONDS:
+            return
+        self._listen_tried_at = now
+        await self.stop()
+        await self._listen()
 
     def _notified(self, *args: Any) -> None:
         self._wake.set()
@@ -61,6 +75,8 @@ class DatabaseChangeSource:
             return await ChangeRepository(uow.session).changed_at(seq)
 
     async def wait(self, seconds: float) -> None:
+        if self._database.postgresql and (self._listener is None or self._listener.is_closed()):
+            await self._relisten()
         # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives as
         # the wait ends, and a follower's loop then ran on for ever while its stop awaited it.
         with contextlib.suppress(TimeoutError):
