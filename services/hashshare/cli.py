@@ -217,26 +217,123 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Verify an export offline: no database, no configuration."""
-    from hashshare.audit.chain import ChainVerifier
+    """Verify an export offline: no database, no configuration. With a checkpoint (and the
+    public key that signed it), the export must also reach the checkpoint and agree with it."""
+    from hashshare.audit.chain import FIELDS, GENESIS, ChainVerifier
+    from hashshare.audit.checkpoint import (
+        CheckpointError,
+        load_public_key,
+        read_checkpoint,
+        verify_checkpoint,
+    )
 
+    checkpoint = None
+    if (args.checkpoint is None) != (args.public_key is None):
+        print("hashshare: --checkpoint and --public-key go together", file=sys.stderr)
+        return 2
+    if args.checkpoint is not None:
+        try:
+            checkpoint = read_checkpoint(Path(args.checkpoint))
+            verify_checkpoint(checkpoint, load_public_key(Path(args.public_key).read_bytes()))
+        except (CheckpointError, OSError) as exc:
+            print(f"BAD CHECKPOINT: {exc}")
+            return 1
     verifier = ChainVerifier()
-    with Path(args.file).open(encoding="utf-8") as lines:
+    digest_at_checkpoint = GENESIS if checkpoint is not None and checkpoint.seq == 0 else None
+    with Path(args.file).open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             try:
                 event = json.loads(line)
             except json.JSONDecodeError as exc:
                 print(f"BROKEN at line {number}: not JSON ({exc})")
                 return 1
+            problem = _not_an_event(event, FIELDS)
+            if problem is not None:
+                print(f"BROKEN at line {number}: not an audit event ({problem})")
+                return 1
             if not verifier.feed(event):
                 break
+            if checkpoint is not None and verifier.seq == checkpoint.seq:
+                digest_at_checkpoint = verifier.digest
     verdict = verifier.verdict()
-    if verdict.ok:
+    if not verdict.ok:
+        print(f"BROKEN at event {verdict.broken_seq}: {verdict.reason}")
+        print(
+            f"(the {verdict.events} events before it verify; last good digest "
+            f"{verdict.head_digest})"
+        )
+        return 1
+    if checkpoint is None:
+        if verdict.events == 0:
+            print("EMPTY: the file holds no events (verify against a checkpoint to know more)")
+            return 1
         print(f"OK: {verdict.events} events, head {verdict.head_seq} {verdict.head_digest}")
         return 0
-    print(f"BROKEN at event {verdict.broken_seq}: {verdict.reason}")
-    print(f"(the {verdict.events} events before it verify; last good digest {verdict.head_digest})")
-    return 1
+    if verdict.head_seq < checkpoint.seq:
+        print(
+            f"TRUNCATED: the export ends at event {verdict.head_seq}, but the checkpoint of "
+            f"{checkpoint.issued_at} covers events up to {checkpoint.seq}: events were cut off"
+        )
+        return 1
+    if digest_at_checkpoint != checkpoint.head_digest:
+        print(
+            f"REWRITTEN: event {checkpoint.seq} has digest {digest_at_checkpoint}, but the "
+            f"checkpoint of {checkpoint.issued_at} says {checkpoint.head_digest}"
+        )
+        return 1
+    print(
+        f"OK: {verdict.events} events, head {verdict.head_seq} {verdict.head_digest}; "
+        f"agrees with the checkpoint at event {checkpoint.seq} ({checkpoint.issued_at}, "
+        f"key {checkpoint.key_id})"
+    )
+    return 0
+
+
+def _not_an_event(document: Any, fields: Sequence[str]) -> str | None:
+    """Why a JSON line is not an exported audit event, or None if it has the shape of one."""
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object"
+    if "signature" in document and "head_digest" in document:
+        return "it is a checkpoint; pass it with --checkpoint"
+    missing = [name for name in (*fields, "digest") if name not in document]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    return None
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    """Write a new checkpoint signing key (private, mode 0600) and print its public half."""
+    from hashshare.audit.checkpoint import key_id, load_private_key, new_private_key_pem
+    from hashshare.audit.checkpoint import public_key_pem as pem_of
+
+    path = Path(args.out)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"hashshare: {path} exists; not overwriting a key", file=sys.stderr)
+        return 1
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(new_private_key_pem())
+    public = load_private_key(path).public_key()
+    print(f"wrote {path} (key {key_id(public)}); give auditors this public key:")
+    print(pem_of(public), end="")
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    """Print the public half of the configured checkpoint key (what auditors keep)."""
+    from hashshare.audit.checkpoint import CheckpointError, load_private_key, public_key_pem
+
+    settings = _settings()
+    if settings.checkpoint_key_file is None:
+        print("hashshare: HASHSHARE_CHECKPOINT_KEY_FILE is not set", file=sys.stderr)
+        return 1
+    try:
+        print(public_key_pem(load_private_key(settings.checkpoint_key_file).public_key()), end="")
+    except CheckpointError as exc:
+        print(f"hashshare: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -392,7 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_audit_export)
     verify = audit.add_parser("verify", help="verify an export offline (no database needed)")
     verify.add_argument("file", help="a JSON Lines export")
+    verify.add_argument(
+        "--checkpoint", help="a checkpoint (GET /v1/audit/checkpoint) the export must reach"
+    )
+    verify.add_argument("--public-key", help="PEM public key that signed the checkpoint")
     verify.set_defaults(func=cmd_audit_verify)
+    keygen = audit.add_parser("keygen", help="write a new checkpoint signing key")
+    keygen.add_argument("out", help="file for the private key (created with mode 0600)")
+    keygen.set_defaults(func=cmd_audit_keygen)
+    audit.add_parser(
+        "public-key", help="print the public half of HASHSHARE_CHECKPOINT_KEY_FILE"
+    ).set_defaults(func=cmd_audit_public_key)
 
     sync = commands.add_parser(
         "sync", help="keep a local copy of the shared set up to date", allow_abbrev=False

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Secret key of the HMAC that stands in for unmatched query values in the "
         "audit log (at least 32 bytes; required outside development mode).",
     )
+    checkpoint_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints; in development "
+        "mode a key is generated at start-up when unset (`hashshare audit keygen` makes one).",
+    )
     stats_public: bool = Field(
         default=False, description="Serve GET /v1/stats without a token (transparency)."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from hashshare.audit.checkpoint import CheckpointError, CheckpointSigner, load_private_key
 from hashshare.audit.service import AuditService
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
@@ -79,7 +80,7 @@ class Runtime:
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),
             members=MemberService(database, settings.member_cache_seconds),
-            audit_log=AuditService(database),
+            audit_log=AuditService(database, checkpoint_signer(settings)),
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
@@ -99,6 +100,20 @@ class Runtime:
         await self.follower.stop()
         await self.holder.stop()
         await self.database.dispose()
+
+
+def checkpoint_signer(settings: Settings) -> CheckpointSigner | None:
+    """The key that signs audit checkpoints: the configured file; in development mode
+    without one, a key generated now (new in every process); otherwise none."""
+    if settings.checkpoint_key_file is not None:
+        try:
+            return CheckpointSigner(load_private_key(settings.checkpoint_key_file))
+        except CheckpointError as exc:
+            raise ConfigError(str(exc)) from None
+    if settings.dev_mode:
+        return CheckpointSigner.generate()
+    log.warning("no HASHSHARE_CHECKPOINT_KEY_FILE: audit checkpoints are not served")
+    return None
 
 
 def check_kernel(settings: Settings) -> str:

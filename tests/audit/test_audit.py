@@ -65,7 +65,7 @@ async def _audit_row_text(api: Api) -> str:
 
 
 def _ids(events: list[dict[str, Any]]) -> list[int]:
-    return [event["id"] for event in events]
+    return [event["seq"] for event in events]
 
 
 # --- what each action records ---------------------------------------------------------------
@@ -471,7 +471,7 @@ DAY_1 = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 async def _events_on_days(api: Api, days: int) -> list[int]:
-    """Append one `test.event` at noon UTC on each of `days` days from DAY_1; return ids."""
+    """Append one `token.issue` event at noon UTC on each of `days` days from DAY_1; return ids."""
     ids = []
     async with api.app.state.runtime.database.sessions() as session, session.begin():
         for day in range(days):
@@ -481,7 +481,7 @@ async def _events_on_days(api: Api, days: int) -> list[int]:
                     actor="clock",
                     member_id="alpha",
                     request_id=None,
-                    action="test.event",
+                    action="token.issue",
                     outcome="ok",
                     target_ids=[],
                     details={"day": day},
@@ -505,7 +505,7 @@ async def test_since_is_inclusive_and_until_exclusive(api: Api) -> None:
 
 async def test_since_alone_keeps_later_events(api: Api) -> None:
     ids = await _events_on_days(api, 3)
-    events = await _events(api, action="test.event", since=_iso(DAY_1 + timedelta(days=1)))
+    events = await _events(api, action="token.issue", since=_iso(DAY_1 + timedelta(days=1)))
     assert _ids(events) == [ids[2], ids[1]]
 
 

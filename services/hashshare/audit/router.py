@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from hashshare.audit.schemas import AuditPage, ChainVerdict
+from hashshare.audit.actions import ACTIONS
+from hashshare.audit.schemas import AuditPage, ChainVerdict, CheckpointOut
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.deps import AuditLog, TimeRange, UoW, require_scope
-from hashshare.errors import ERROR_RESPONSES, ValidationFailed
+from hashshare.errors import ERROR_RESPONSES, ErrorBody, ValidationFailed
 from hashshare.validation import parse_cursor, storable
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
@@ -24,6 +25,16 @@ def _storable(name: str, text: str | None) -> str | None:
         raise ValidationFailed(f"{name} {exc}", code="invalid_text") from None
 
 
+def _known_action(action: str | None) -> str | None:
+    if action is None or action in ACTIONS:
+        return action
+    raise ValidationFailed(
+        "unknown audit action",
+        code="unknown_action",
+        details={"actions": sorted(ACTIONS)},
+    )
+
+
 @router.get("", response_model=AuditPage, summary="Read the audit log, newest first")
 async def list_audit_events(
     principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
@@ -31,7 +42,10 @@ async def list_audit_events(
     uow: UoW,
     period: TimeRange,
     member: Annotated[str | None, Query(max_length=64, description="Only this member.")] = None,
-    action: Annotated[str | None, Query(max_length=64, description="e.g. `match`.")] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="One of the actions the log records, e.g. `match`."),
+    ] = None,
     outcome: Annotated[
         str | None, Query(max_length=32, description="`ok`, `rejected` or `denied`.")
     ] = None,
@@ -41,7 +55,7 @@ async def list_audit_events(
     return await audit_log.page(
         uow,
         member_id=_storable("member", member),
-        action=_storable("action", action),
+        action=_known_action(action),
         outcome=_storable("outcome", outcome),
         since=period.since,
         until=period.until,
@@ -57,6 +71,20 @@ async def verify_audit_chain(
     uow: UoW,
 ) -> ChainVerdict:
     return await audit_log.verify(uow)
+
+
+@router.get(
+    "/checkpoint",
+    response_model=CheckpointOut,
+    responses={404: {"model": ErrorBody, "description": "Checkpoints are not configured."}},
+    summary="A signed checkpoint of the audit chain's head (recorded in the log)",
+)
+async def audit_checkpoint(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
+    audit_log: AuditLog,
+    uow: UoW,
+) -> CheckpointOut:
+    return await audit_log.checkpoint(uow, principal.actor)
 
 
 @router.get(

@@ -3,13 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class AuditEventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int = Field(description="Sequence number; increases with every event.")
+    seq: int = Field(
+        validation_alias=AliasChoices("seq", "id"),
+        description="Sequence number (1, 2, 3, ... without gaps); `seq` in exports too.",
+    )
     occurred_at: datetime
     actor: str | None = Field(description="Token subject (`sub`), or null if unauthenticated.")
     member_id: str | None
@@ -33,3 +36,20 @@ class ChainVerdict(BaseModel):
     head_digest: str = Field(description="Its digest (publish it to pin the log).")
     broken_seq: int | None = Field(description="First event whose link is broken.")
     reason: str | None = Field(description="Why that link is broken.")
+
+
+class CheckpointOut(BaseModel):
+    version: str = Field(description="`hashshare-checkpoint/1`.")
+    algorithm: str = Field(description="`Ed25519`.")
+    seq: int = Field(description="The last event the checkpoint covers (0: none yet).")
+    head_digest: str = Field(description="That event's digest (64 hex digits).")
+    issued_at: str = Field(description="When it was signed, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.")
+    key_id: str = Field(description="First 16 hex digits of SHA-256 of the raw public key.")
+    signature: str = Field(
+        description="Base64 Ed25519 signature of "
+        "`hashshare-checkpoint/1\\n<seq>\\n<head_digest>\\n<issued_at>\\n`."
+    )
+    public_key: str = Field(
+        description="The signing key's public half (PEM), for convenience: auditors check "
+        "checkpoints with the copy they obtained from the operator, not this one."
+    )

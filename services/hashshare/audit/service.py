@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.chain import ChainVerifier, Verdict, format_time
+from hashshare.audit.checkpoint import CheckpointSigner
 from hashshare.audit.models import AuditEvent, NewEvent, chain_fields
 from hashshare.audit.repository import AuditRepository
-from hashshare.audit.schemas import AuditEventOut, AuditPage, ChainVerdict
+from hashshare.audit.schemas import AuditEventOut, AuditPage, ChainVerdict, CheckpointOut
 from hashshare.auth.principal import Actor
-from hashshare.db import Database, UnitOfWork
+from hashshare.db import Database, UnitOfWork, utcnow
+from hashshare.errors import NotFound
 
 
 class Outcome(StrEnum):
@@ -77,8 +79,26 @@ async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
 class AuditService:
     """Reading, exporting and verifying the audit log."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, signer: CheckpointSigner | None = None) -> None:
         self._database = database
+        self._signer = signer
+
+    async def checkpoint(self, uow: UnitOfWork, actor: Actor) -> CheckpointOut:
+        """Sign the chain's current head; the request is recorded (after the head it signs)."""
+        if self._signer is None:
+            raise NotFound(
+                "audit checkpoints are not configured: set HASHSHARE_CHECKPOINT_KEY_FILE",
+                code="checkpoints_not_configured",
+            )
+        seq, digest = await AuditRepository(uow.session).head()
+        checkpoint = self._signer.sign(seq, digest, utcnow())
+        await record(
+            uow.session,
+            actor,
+            "audit.checkpoint",
+            details={"seq": seq, "head_digest": digest, "key_id": checkpoint.key_id},
+        )
+        return CheckpointOut(**checkpoint.as_dict(), public_key=self._signer.public_key_pem())
 
     async def page(
         self,
