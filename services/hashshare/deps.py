@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 
 from hashshare.audit.service import AuditService, Outcome
 from hashshare.auth.principal import Actor, Principal
@@ -35,7 +36,7 @@ from hashshare.matching.service import MatchService
 from hashshare.members.service import MemberService
 from hashshare.runtime import Runtime
 from hashshare.stats.service import StatsService
-from hashshare.validation import require_time_zone
+from hashshare.validation import iso_8601_text, require_time_zone
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -89,8 +90,12 @@ class Period:
 
 
 async def _period(
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601.")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    since: Annotated[
+        datetime | None, BeforeValidator(iso_8601_text), Query(description="Inclusive, ISO 8601.")
+    ] = None,
+    until: Annotated[
+        datetime | None, BeforeValidator(iso_8601_text), Query(description="Exclusive, ISO 8601.")
+    ] = None,
 ) -> Period:
     return Period(require_time_zone("since", since), require_time_zone("until", until))
 

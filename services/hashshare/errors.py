@@ -75,6 +75,7 @@ class ErrorBody(BaseModel):
 
 # Documented on every authenticated router.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "`malformed_json`: the body is not JSON."},
     401: {"model": ErrorBody, "description": "Missing, malformed or invalid token."},
     403: {"model": ErrorBody, "description": "The token lacks the scope, or not yours."},
     413: {"model": ErrorBody, "description": "Request body over the configured limit."},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,3 +120,14 @@ def require_time_zone(name: str, moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         raise ValidationFailed(f"{name} needs a time zone, e.g. Z", code="naive_datetime")
     return moment
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_8601_text(value: Any) -> Any:
+    """Accept a time only as ISO 8601 text: pydantic would also read `0.5` or `1700000000`
+    as seconds since 1970, which a client almost never means."""
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-10-01T00:00:00Z")
+    return value
