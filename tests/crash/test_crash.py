@@ -1,0 +1,299 @@
+"""Crash safety: the service, a real process, is killed with SIGKILL at random moments while
+several clients submit, retract and give feedback; after every restart nothing it
+acknowledged is lost and nothing is half-stored.
+
+Checked after each restart: every acknowledged batch is fully stored and every batch is
+stored whole or not at all; every acknowledged retraction holds; the audit chain verifies and
+holds an event for every acknowledged action (found by the request id the client sent); the
+loaded index holds exactly the database's matchable hashes; replaying the change feed from
+its start gives exactly the database's matchable set, in strictly increasing order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from hashshare.auth.principal import Actor
+from hashshare.auth.scopes import ALL_SCOPES
+from hashshare.auth.tokens import issue_token
+from hashshare.config import Settings
+from hashshare.db import Database
+from hashshare.members.service import MemberService
+from hashshare.migrations import upgrade
+from tests.conftest import _pg_admin
+from tests.values import pdq_value
+
+pytestmark = pytest.mark.crash
+
+BATCH = 10
+LABELS = ["attacker-manifesto"]
+ROUNDS = {"postgres": 20, "sqlite": 10}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HASHSHARE_DEV_MODE": "1",
+        "HASHSHARE_DATABASE_URL": database_url,
+        "HASHSHARE_MEMBER_CACHE_SECONDS": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hashshare", "serve", "--port", str(port), "--log-level", "error"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, "the service exited during start-up"
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return process, base_url
+        assert time.monotonic() < deadline, "the service did not become ready in 60 s"
+        time.sleep(0.05)
+
+
+@dataclass
+class Ledger:
+    """What the service acknowledged, and what it was asked (request ids)."""
+
+    acknowledged_batches: list[int] = field(default_factory=list)
+    asked_batches: list[int] = field(default_factory=list)
+    hash_ids: list[int] = field(default_factory=list)  # of acknowledged batches
+    retracted: list[int] = field(default_factory=list)  # acknowledged retractions
+    acknowledged_requests: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_batch: int = 1
+
+
+def _token(settings: Settings, member: str) -> str:
+    bearer = issue_token(
+        settings, member=member, scopes=sorted(ALL_SCOPES), sub=f"{member}-crash", ttl_seconds=3600
+    )
+    return f"Bearer {bearer}"
+
+
+def _client(
+    kind: str, base_url: str, settings: Settings, ledger: Ledger, stop: threading.Event
+) -> None:
+    member = "beta" if kind == "feedback" else "alpha"
+    headers = {"Authorization": _token(settings, member)}
+    rng = random.Random()
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+        while not stop.is_set():
+            request_id = uuid.uuid4().hex
+            try:
+                if kind == "submit":
+                    with ledger.lock:
+                        start = ledger.next_batch
+                        ledger.next_batch += BATCH
+                        ledger.asked_batches.append(start)
+                    body = {
+                        "hashes": [
+                            {"signal_type": "pdq", "value": pdq_value(n), "labels": LABELS}
+                            for n in range(start, start + BATCH)
+                        ]
+                    }
+                    response = client.post(
+                        "/v1/hashes", json=body, headers={"X-Request-ID": request_id}
+                    )
+                    if response.status_code == 200:
+                        ids = [item["hash_id"] for item in response.json()["results"]]
+                        with ledger.lock:
+                            ledger.acknowledged_batches.append(start)
+                            ledger.hash_ids.extend(ids)
+                            ledger.acknowledged_requests.append(request_id)
+                    continue
+                with ledger.lock:
+                    candidates = [i for i in ledger.hash_ids if i not in ledger.retracted]
+                if not candidates:
+                    time.sleep(0.01)
+                    continue
+                target = rng.choice(candidates)
+                if kind == "retract":
+                    response = client.delete(
+                        f"/v1/hashes/{target}", headers={"X-Request-ID": request_id}
+                    )
+                    if response.status_code == 200:
+                        with ledger.lock:
+                            ledger.retracted.append(target)
+                            ledger.acknowledged_requests.append(request_id)
+                    time.sleep(0.02)
+                else:
+                    response = client.post(
+                        f"/v1/hashes/{target}/feedback",
+                        json={"verdict": "agree"},
+                        headers={"X-Request-ID": request_id},
+                    )
+                    if response.status_code == 200:
+                        with ledger.lock:
+                            ledger.acknowledged_requests.append(request_id)
+                    time.sleep(0.02)
+            except httpx.TransportError:
+                time.sleep(0.01)  # killed mid-request: outcome unknown, not acknowledged
+
+
+async def _rows(url: str, statement: str) -> list[Any]:
+    database = Database(url)
+    try:
+        async with database.sessions() as session:
+            return list((await session.execute(text(statement))).all())
+    finally:
+        await database.dispose()
+
+
+def _check(base_url: str, database_url: str, settings: Settings, ledger: Ledger) -> None:
+    auth = {"Authorization": _token(settings, "alpha")}
+    stored = {
+        bytes(value).hex(): status
+        for value, status in asyncio.run(_rows(database_url, "SELECT value, status FROM hashes"))
+    }
+    for start in ledger.acknowledged_batches:
+        for n in range(start, start + BATCH):
+            assert pdq_value(n) in stored, f"acknowledged batch {start} lost {n}"
+    for start in ledger.asked_batches:
+        present = [pdq_value(n) in stored for n in range(start, start + BATCH)]
+        assert all(present) or not any(present), f"batch {start} half stored"
+
+    retracted = {
+        hash_id
+        for (hash_id,) in asyncio.run(
+            _rows(
+                database_url,
+                "SELECT hash_id FROM contributions WHERE member_id = 'alpha' "
+                "AND retracted_at IS NOT NULL",
+            )
+        )
+    }
+    assert set(ledger.retracted) <= retracted, "an acknowledged retraction was lost"
+
+    verdict = httpx.get(f"{base_url}/v1/audit/verify", headers=auth, timeout=30).json()
+    assert verdict["ok"] is True, verdict
+    logged = {
+        request_id
+        for (request_id,) in asyncio.run(
+            _rows(database_url, "SELECT DISTINCT request_id FROM audit_events")
+        )
+    }
+    missing = set(ledger.acknowledged_requests) - logged
+    assert not missing, f"{len(missing)} acknowledged actions without an audit event"
+
+    matchable = {
+        hash_id
+        for (hash_id,) in asyncio.run(
+            _rows(database_url, "SELECT id FROM hashes WHERE status IN ('active', 'disputed')")
+        )
+    }
+    ready = httpx.get(f"{base_url}/readyz", timeout=10).json()
+    assert ready["signal_types"]["pdq"]["size"] == len(matchable), "index differs from database"
+
+    replayed: dict[int, str] = {}
+    after, last_seq = 0, 0
+    while True:
+        page = httpx.get(
+            f"{base_url}/v1/changes", params={"after": after, "limit": 1000}, headers=auth
+        ).json()
+        for change in page["changes"]:
+            assert change["seq"] > last_seq
+            last_seq = change["seq"]
+            replayed[change["hash_id"]] = change["kind"]
+        after = int(page["next_cursor"])
+        if not page["has_more"]:
+            break
+    from_feed = {hash_id for hash_id, kind in replayed.items() if kind == "upsert"}
+    assert from_feed == matchable, "replaying the change feed does not give the database's set"
+
+
+async def _add_members(url: str) -> None:
+    database = Database(url)
+    members = MemberService(database, 0)
+    try:
+        async with database.unit() as uow:
+            for member in ("alpha", "beta"):
+                await members.add(uow, Actor("crash", None, None), member, member.title())
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
+        upgrade(url)
+        asyncio.run(_add_members(url))
+        yield "sqlite", url
+        return
+    base: str = request.getfixturevalue("postgres_url")
+    name = f"{make_url(base).database}c{uuid.uuid4().hex[:6]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        asyncio.run(_add_members(url))
+        yield "postgres", url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(
+    crash_database: tuple[str, str],
+) -> None:
+    backend, url = crash_database
+    settings = Settings(dev_mode=True, database_url=url)
+    ledger = Ledger()
+    rng = random.Random(14)
+    process, base_url = _start(url)
+    try:
+        for _ in range(ROUNDS[backend]):
+            stop = threading.Event()
+            clients = [
+                threading.Thread(target=_client, args=(kind, base_url, settings, ledger, stop))
+                for kind in ("submit", "submit", "submit", "retract", "feedback")
+            ]
+            for client in clients:
+                client.start()
+            time.sleep(rng.uniform(0.2, 1.0))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            stop.set()
+            for client in clients:
+                client.join(timeout=30)
+            process, base_url = _start(url)
+            _check(base_url, url, settings, ledger)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert len(ledger.acknowledged_batches) >= ROUNDS[backend], "too little was acknowledged"
+    print(
+        f"{backend}: {ROUNDS[backend]} kills; acknowledged {len(ledger.acknowledged_batches)} "
+        f"of {len(ledger.asked_batches)} batches, {len(ledger.retracted)} retractions, "
+        f"{len(ledger.acknowledged_requests)} actions in all"
+    )
