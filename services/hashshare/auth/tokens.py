@@ -7,6 +7,7 @@ and HS/RS confusion are refused up front. Asymmetric keys are picked by `kid`.
 
 from __future__ import annotations
 
+import binascii
 import json
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.utils import base64url_decode
 
 from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.config import SYMMETRIC_ALGORITHMS, ConfigError, Settings
@@ -114,6 +116,7 @@ class TokenVerifier:
     def _verify(self, token: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("malformed_token", "token is too long")
+        _refuse_repeated_members(token)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -161,9 +164,35 @@ class TokenVerifier:
         return TokenClaims(
             sub=sub,
             member=member,
-            scopes=frozenset(scope.split()) & ALL_SCOPES,
+            # Space (U+0020) alone separates scopes (RFC 6749, 3.3): str.split() would also
+            # split at tabs, newlines and Unicode spaces, so "hashes:match\u00a0admin", one
+            # unknown scope to an issuer, would grant admin here.
+            scopes=frozenset(scope.split(" ")) & ALL_SCOPES,
             expires_at=int(claims["exp"]),
         )
+
+
+class _RepeatedMember(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _RepeatedMember(sorted({name for name in names if names.count(name) > 1}))
+    return dict(pairs)
+
+
+def _refuse_repeated_members(token: str) -> None:
+    """Refuse a token whose header or claims name a member twice: JSON parsers disagree on
+    which value wins, so a gateway and this service could read different claims."""
+    for segment in token.split(".")[:2]:
+        try:
+            json.loads(base64url_decode(segment), object_pairs_hook=_unique_members)
+        except _RepeatedMember as exc:
+            raise TokenError("duplicate_claim", f"token repeats {exc.args[0]}") from None
+        except (ValueError, TypeError, binascii.Error):
+            return  # not decodable: PyJWT refuses it as malformed
 
 
 def issue_token(
