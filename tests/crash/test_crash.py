@@ -16,7 +16,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,24 +39,18 @@ from hashshare.db import Database
 from hashshare.members.service import MemberService
 from hashshare.migrations import upgrade
 from tests.conftest import _pg_admin
+from tests.serving import free_port
 from tests.values import pdq_value
 
-pytestmark = pytest.mark.crash
+pytestmark = pytest.mark.processes
 
 BATCH = 10
 LABELS = ["attacker-manifesto"]
 ROUNDS = {"postgres": 20, "sqlite": 10}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HASHSHARE_DEV_MODE": "1",

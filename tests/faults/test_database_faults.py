@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from hashshare.config import Settings
+from hashshare.db import create_engine
 from hashshare.migrations import upgrade
 from tests.conftest import PG_URL, Api, _pg_admin, _truncate
 from tests.values import pdq_value
@@ -141,7 +142,11 @@ async def _nothing_acknowledged_lost(api: Api, outcomes: Outcomes) -> None:
 async def pg_api(
     own_postgres_url: str, api_factory: Callable[[Settings], Awaitable[Api]]
 ) -> AsyncIterator[Api]:
-    await _truncate(own_postgres_url)
+    engine = create_engine(own_postgres_url)
+    try:
+        await _truncate(engine)
+    finally:
+        await engine.dispose()
     api = await api_factory(
         Settings(
             dev_mode=True,
