@@ -84,11 +84,11 @@ export async function render(main, { can }) {
     const target = (ids) => ids.map((id, i) => [i ? ', ' : '', can('hashes:read') ? h('a', { href: `#/hash/${id}`, text: `#${id}` }) : `#${id}`]);
     put(results, 
       h('p', { role: 'status', text: page.events.length
-        ? `Events ${page.events[0].id} to ${page.events[page.events.length - 1].id} (page ${cursors.length}).`
+        ? `Events ${page.events[0].seq} to ${page.events[page.events.length - 1].seq} (page ${cursors.length}).`
         : 'No events match these filters.' }),
       table(null, ['Seq', 'When (UTC)', 'Actor', 'Member', 'Action', 'Outcome', 'Targets', 'Details', 'Digest'],
         page.events.map((e) => [
-          String(e.id), when(e.occurred_at), e.actor ?? '', e.member_id ?? '', e.action, e.outcome,
+          String(e.seq), when(e.occurred_at), e.actor ?? '', e.member_id ?? '', e.action, e.outcome,
           target(e.target_ids), h('code', { text: JSON.stringify(e.details) }), h('code', { title: e.digest, text: e.digest.slice(0, 12) + '…' }),
         ]), [0]),
       h('div', {},
