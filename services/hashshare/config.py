@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     feed_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often replicas poll the change feed."
     )
+    feed_max_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="Longest long-poll of GET /v1/changes (its `wait` is capped to this).",
+    )
     allow_numpy_kernel: bool = Field(
         default=False,
         description="Serve from the numpy match kernel (about 20 times slower) when the "

@@ -23,7 +23,7 @@ from hashshare.audit.service import AuditService, Outcome
 from hashshare.auth.principal import Actor, Principal
 from hashshare.auth.scopes import Scope
 from hashshare.auth.tokens import TokenError
-from hashshare.changes.service import ChangeService
+from hashshare.changes.feed import FeedReader
 from hashshare.contributions.service import ContributionService
 from hashshare.db import UnitOfWork
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
@@ -70,7 +70,7 @@ def _service(name: str) -> Any:
 
 Hashes = Annotated[HashService, _service("hashes")]
 Feedback = Annotated[FeedbackService, _service("feedback")]
-Changes = Annotated[ChangeService, _service("changes")]
+Feed = Annotated[FeedReader, _service("feed")]
 Matches = Annotated[MatchService, _service("matches")]
 Images = Annotated[ImageService, _service("images")]
 Members = Annotated[MemberService, _service("members")]

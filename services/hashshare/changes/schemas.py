@@ -26,3 +26,4 @@ class ChangePage(BaseModel):
     changes: list[ChangeOut] = Field(description="In sequence order.")
     next_cursor: str = Field(description="Pass as `after` to continue from here.")
     has_more: bool = Field(description="More changes follow right now.")
+    head_seq: int = Field(description="The feed's highest sequence number when it was read.")

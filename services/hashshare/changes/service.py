@@ -36,7 +36,9 @@ class ChangeService:
 
     async def page(self, uow: UnitOfWork, after: int, limit: int) -> ChangePage:
         """Up to `limit` changes after the cursor `after`, for `GET /v1/changes`."""
-        changes = await ChangeRepository(uow.session).after(after, limit + 1)
+        repository = ChangeRepository(uow.session)
+        head = await repository.head()
+        changes = await repository.after(after, limit + 1)
         page = changes[:limit]
         return ChangePage(
             changes=[
@@ -55,4 +57,5 @@ class ChangeService:
             ],
             next_cursor=str(page[-1].seq) if page else str(after),
             has_more=len(changes) > limit,
+            head_seq=max(head, page[-1].seq or 0) if page else head,
         )
