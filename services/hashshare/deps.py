@@ -29,6 +29,7 @@ from hashshare.db import UnitOfWork
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
+from hashshare.hashes.snapshot import SnapshotService
 from hashshare.hashing.service import ImageService
 from hashshare.labels.service import ReferenceService
 from hashshare.matching.service import MatchService
@@ -70,6 +71,7 @@ def _service(name: str) -> Any:
 
 Hashes = Annotated[HashService, _service("hashes")]
 Feedback = Annotated[FeedbackService, _service("feedback")]
+Snapshots = Annotated[SnapshotService, _service("snapshots")]
 Feed = Annotated[FeedReader, _service("feed")]
 Matches = Annotated[MatchService, _service("matches")]
 Images = Annotated[ImageService, _service("images")]

@@ -22,6 +22,7 @@ from hashshare.contributions.service import ContributionService
 from hashshare.db import Database
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
+from hashshare.hashes.snapshot import SnapshotService
 from hashshare.hashing.service import ImageHasher, ImageService
 from hashshare.labels.service import ReferenceService
 from hashshare.matching import mih
@@ -48,6 +49,7 @@ class Runtime:
     watch: FeedWatch
     feed: FeedReader
     hashes: HashService
+    snapshots: SnapshotService
     feedback: FeedbackService
     matches: MatchService
     images: ImageService
@@ -86,6 +88,7 @@ class Runtime:
             watch=watch,
             feed=FeedReader(database, changes, audit, watch, settings.feed_max_wait_seconds),
             hashes=hashes,
+            snapshots=SnapshotService(database, hashes, changes, audit),
             feedback=FeedbackService(settings, hashes, changes),
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from hashshare.changes.entry import ChangeEntry
 
@@ -99,10 +100,37 @@ class HttpChangeSource:
             except (ValueError, KeyError, TypeError):
                 detail = response.text[:200]
             raise UpstreamError(f"{self.base_url} answered {response.status_code} ({detail})")
-        page = response.json()
+        page = orjson.loads(response.content)
         self.last_contact = time.monotonic()
         self.head_seq = int(page["head_seq"])
         return [_entry(change) for change in page["changes"]]
+
+    async def snapshot(self) -> AsyncIterator[dict[str, Any]]:
+        """The lines of `GET /v1/snapshot`, parsed (header, parts, end); raises if cut."""
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        ended = False
+        try:
+            async with self._client.stream("GET", "/v1/snapshot") as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise UpstreamError(
+                        f"{self.base_url} answered {response.status_code} to GET /v1/snapshot"
+                    )
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    item: dict[str, Any] = orjson.loads(line)
+                    self.last_contact = time.monotonic()
+                    if "head_seq" in item:
+                        self.head_seq = max(self.head_seq, int(item["head_seq"]))
+                    ended = bool(item.get("end"))
+                    yield item
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"snapshot from {self.base_url} failed: {exc!r}") from None
+        if not ended:
+            raise UpstreamError(f"the snapshot from {self.base_url} was cut short")
 
     async def after(self, seq: int, limit: int) -> Sequence[ChangeEntry]:
         kept, self._kept = self._kept, None

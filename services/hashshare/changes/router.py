@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
@@ -33,5 +33,6 @@ async def list_changes(
             "seconds (capped by HASHSHARE_FEED_MAX_WAIT_SECONDS) for a change before answering.",
         ),
     ] = 0,
-) -> ChangePage:
-    return await feed.read(principal, parse_cursor(after), limit, wait)
+) -> Response:
+    page = await feed.read(principal, parse_cursor(after), limit, wait)
+    return Response(page.json(), media_type="application/json")

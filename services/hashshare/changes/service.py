@@ -44,11 +44,11 @@ class ChangeService:
             changes=[
                 ChangeOut(
                     seq=change.seq or 0,
-                    kind=change.kind,
+                    kind=change.kind,  # type: ignore[arg-type]
                     hash_id=change.hash_id,
                     signal_type=change.signal_type,
                     value=change.value.hex(),
-                    status=change.status,
+                    status=change.status,  # type: ignore[arg-type]
                     labels=list(change.labels),
                     contributors=change.contributors,
                     changed_at=change.changed_at,
