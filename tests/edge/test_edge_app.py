@@ -18,6 +18,7 @@ from hashshare.edge.app import create_edge_app
 from hashshare.edge.copy import Held
 from hashshare.edge.runtime import EdgeOptions
 from tests.conftest import Api
+from tests.hashing.pictures import encode, scene
 from tests.values import pdq_value
 
 LABELS = ["attacker-manifesto"]
@@ -143,3 +144,39 @@ def test_the_saved_copy_loads_as_it_was_saved(tmp_path: Path) -> None:
     assert saved.held == held
     assert store.load(tmp_path, "http://elsewhere") is None
     assert [p.name for p in tmp_path.iterdir()] == [store.FILE_NAME]
+
+
+async def test_matches_wait_for_the_first_sync_but_hashing_does_not(tmp_path: Path) -> None:
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(60)
+        return httpx.Response(500)
+
+    app = create_edge_app(
+        EdgeOptions(upstream="http://central", token="unused", data=tmp_path),
+        transport=httpx.MockTransport(never_answers),
+    )
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://edge"
+        ) as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["status"] == "syncing"
+            body = {"queries": [{"signal_type": "pdq", "value": pdq_value(1)}]}
+            refused = await client.post("/v1/match", json=body)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "edge_syncing"
+            hashed = await client.post("/v1/hash", files={"image": encode(scene())})
+            assert hashed.status_code == 200
+            assert {h["signal_type"] for h in hashed.json()["hashes"]} >= {"pdq", "md5"}
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+def test_the_command_refuses_a_missing_token_file(tmp_path: Path) -> None:
+    from hashshare.cli import main
+
+    missing = tmp_path / "no-such-token"
+    assert main(["edge", "--upstream", "http://central", "--token-file", str(missing)]) == 2

@@ -15,7 +15,7 @@ from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.deps import request_id_of
 from hashshare.edge.runtime import EdgeRuntime
-from hashshare.errors import ERROR_RESPONSES, AuthenticationError
+from hashshare.errors import ERROR_RESPONSES, AuthenticationError, Unavailable
 from hashshare.hashing.router import (
     HASH_PATH,
     IMAGE_ERRORS,
@@ -64,7 +64,20 @@ async def local_caller(request: Request) -> Principal:
     )
 
 
+async def synced_caller(request: Request) -> Principal:
+    """A local caller, once the copy is complete: matching a half-synced copy would answer
+    "no match" for hashes the shared set holds."""
+    caller = await local_caller(request)
+    if edge_of(request).phase != "following":
+        raise Unavailable(
+            "the edge is still syncing its copy of the shared set (see /readyz)",
+            code="edge_syncing",
+        )
+    return caller
+
+
 Caller = Annotated[Principal, Depends(local_caller)]
+SyncedCaller = Annotated[Principal, Depends(synced_caller)]
 
 
 @router.post(
@@ -73,7 +86,7 @@ Caller = Annotated[Principal, Depends(local_caller)]
     response_model=MatchResponse,
     summary="Match hashes against the edge's copy of the shared set",
 )
-async def match(body: MatchRequest, caller: Caller, request: Request) -> Response:
+async def match(body: MatchRequest, caller: SyncedCaller, request: Request) -> Response:
     outcome = await edge_of(request).matches.match(caller, body.queries, body.include_disputed)
     return Response(outcome.json(), media_type="application/json")
 
@@ -100,7 +113,7 @@ async def hash_image(request: Request, caller: Caller) -> HashResponse:
     openapi_extra=form_body(MatchUploadForm),
     summary="Hash an image and match its hashes against the edge's copy",
 )
-async def match_image(request: Request, caller: Caller) -> ImageMatchResponse:
+async def match_image(request: Request, caller: SyncedCaller) -> ImageMatchResponse:
     edge = edge_of(request)
     data, options = await read_upload(request, edge.settings, MatchImageOptions)
     return await edge.images.match_image(caller, data, options)

@@ -133,6 +133,7 @@ class EdgeRuntime:
             self._saved_contact = saved.last_contact_at
             log.info("edge copy loaded: %d hashes up to seq %d", len(saved.held), saved.cursor)
         await self.source.start()
+        self.phase = "syncing"
         self._task = asyncio.create_task(self._run(), name="hashshare-edge")
 
     async def stop(self) -> None:
@@ -147,7 +148,6 @@ class EdgeRuntime:
         await self.source.stop()
 
     async def _run(self) -> None:
-        self.phase = "syncing"
         started = time.perf_counter()
         if self.options.snapshot and self.copy.cursor == 0:
             await self._load_snapshot()
