@@ -3,8 +3,9 @@ imported).
 
 1. Only the web layer imports the web framework (FastAPI, Starlette) or another web module:
    the app, `deps`, the error handlers, the middleware (and the access log, metrics and docs
-   pages beside it), the OpenAPI writer, the command line and every feature's `router`.
-   Services, repositories, schemas and the rest never do, so none of them loads the framework.
+   pages beside it), the OpenAPI writer, the command line and every feature's `router` and
+   `app` (the edge's). Services, repositories, schemas and the rest never do, so none of
+   them loads the framework.
 2. Feature packages (`hashshare.<feature>`) depend on each other one way: no cycle.
 3. A feature reaches another feature's data through its service, never its `repository`.
 """
@@ -45,7 +46,7 @@ class Module:
     @property
     def is_web(self) -> bool:
         parts = self.name.split(".")
-        return parts[-1] == "router" or (len(parts) == 2 and parts[1] in WEB_MODULES)
+        return parts[-1] in ("router", "app") or (len(parts) == 2 and parts[1] in WEB_MODULES)
 
 
 def modules(root: Path) -> dict[str, Module]:

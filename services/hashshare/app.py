@@ -28,6 +28,7 @@ from hashshare.error_handlers import install_error_handlers
 from hashshare.feedback.router import disputes_router
 from hashshare.feedback.router import router as feedback_router
 from hashshare.hashes.router import router as hashes_router
+from hashshare.hashes.router import snapshot_router
 from hashshare.hashing.router import router as hashing_router
 from hashshare.hashing.router import upload_body_limits
 from hashshare.labels.router import router as labels_router
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         hashes_router,
         disputes_router,
         changes_router,
+        snapshot_router,
         hashing_router,
         audit_router,
         members_router,

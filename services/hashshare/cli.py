@@ -353,6 +353,57 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_secret(path: str, what: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"the {what} file {path} is empty")
+    return text
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from hashshare.edge.app import create_edge_app, edge_settings
+    from hashshare.edge.runtime import EdgeOptions
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    options = EdgeOptions(
+        upstream=args.upstream,
+        token=_read_secret(args.token_file, "token"),
+        data=Path(args.data),
+        max_staleness_seconds=args.max_staleness,
+        wait_seconds=args.wait,
+        persist_seconds=args.persist_seconds,
+        page_limit=args.page_limit,
+        snapshot=not args.no_snapshot,
+        local_token=_read_secret(args.local_token_file, "local token")
+        if args.local_token_file
+        else None,
+    )
+    settings = edge_settings()
+    app = create_edge_app(options, settings)
+    print(
+        f"hashshare edge {__version__} on http://{args.host}:{args.port}, following "
+        f"{options.upstream}; copy in {options.data}",
+        file=sys.stderr,
+    )
+    if options.local_token is None and args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            "  WARNING: no --local-token-file, and listening beyond loopback: anyone who "
+            "reaches this address can match",
+            file=sys.stderr,
+        )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hashshare.stats.report import markdown, parse_period
     from hashshare.stats.service import StatsService
@@ -507,6 +558,42 @@ def build_parser() -> argparse.ArgumentParser:
     analyst_connection.add_arguments(sync)
     sync.add_argument("--out", required=True, help="folder of the local copy")
     sync.set_defaults(func=cmd_sync)
+
+    edge = commands.add_parser(
+        "edge", help="match locally against a live copy of the shared set (a member's edge)"
+    )
+    edge.add_argument("--upstream", required=True, help="the central service's base URL")
+    edge.add_argument(
+        "--token-file", required=True, help="file holding a member token with hashes:read"
+    )
+    edge.add_argument("--data", default="hashshare-edge", help="folder of the saved copy")
+    edge.add_argument("--host", default="127.0.0.1", help="listen address (loopback default)")
+    edge.add_argument("--port", type=int, default=8100)
+    edge.add_argument(
+        "--local-token-file", help="file holding the bearer token local callers must present"
+    )
+    edge.add_argument(
+        "--max-staleness",
+        type=float,
+        default=300.0,
+        help="seconds without an answer from upstream before /readyz turns not ready",
+    )
+    edge.add_argument(
+        "--wait", type=float, default=20.0, help="long-poll of the central feed, seconds"
+    )
+    edge.add_argument(
+        "--persist-seconds", type=float, default=10.0, help="save the copy at most this often"
+    )
+    edge.add_argument(
+        "--page-limit", type=int, default=10_000, help="changes per request while syncing"
+    )
+    edge.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="make a first sync page through the change feed instead of GET /v1/snapshot",
+    )
+    edge.add_argument("--log-level", default="info")
+    edge.set_defaults(func=cmd_edge)
 
     report = commands.add_parser("report", help="print a transparency report of a period")
     report.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="SQLite: how long a statement waits for another writer's lock before the "
         "request is answered 503 database_unavailable.",
     )
+    feed_max_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="Longest long-poll of GET /v1/changes (its `wait` is capped to this).",
+    )
     allow_numpy_kernel: bool = Field(
         default=False,
         description="Serve from the numpy match kernel (about 20 times slower) when the "

@@ -24,12 +24,14 @@ from hashshare.audit.service import AuditService, Outcome
 from hashshare.auth.principal import Actor, Principal
 from hashshare.auth.scopes import Scope
 from hashshare.auth.tokens import TokenError
+from hashshare.changes.feed import FeedReader
 from hashshare.changes.service import ChangeService
 from hashshare.contributions.service import ContributionService
 from hashshare.db import UnitOfWork
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
+from hashshare.hashes.snapshot import SnapshotService
 from hashshare.hashing.service import ImageService
 from hashshare.labels.service import ReferenceService
 from hashshare.matching.service import MatchService
@@ -71,6 +73,8 @@ def _service(name: str) -> Any:
 
 Hashes = Annotated[HashService, _service("hashes")]
 Feedback = Annotated[FeedbackService, _service("feedback")]
+Snapshots = Annotated[SnapshotService, _service("snapshots")]
+Feed = Annotated[FeedReader, _service("feed")]
 Changes = Annotated[ChangeService, _service("changes")]
 Matches = Annotated[MatchService, _service("matches")]
 Images = Annotated[ImageService, _service("images")]

@@ -63,6 +63,11 @@ class NotMultipart(HashshareError):
     code = "unsupported_media_type"
 
 
+class Unavailable(HashshareError):
+    status_code = 503
+    code = "unavailable"
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, machine-readable error code.")
     message: str = Field(description="Explanation for people; may change.")

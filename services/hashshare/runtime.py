@@ -14,16 +14,20 @@ from hashshare.audit.checkpoint import CheckpointError, CheckpointSigner, load_p
 from hashshare.audit.service import AuditService
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
+from hashshare.changes.feed import FeedReader
 from hashshare.changes.service import ChangeService
 from hashshare.changes.source import DatabaseChangeSource
+from hashshare.changes.watch import FeedWatch
 from hashshare.config import ConfigError, Settings
 from hashshare.contributions.service import ContributionService
 from hashshare.db import Database
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
+from hashshare.hashes.snapshot import SnapshotService
 from hashshare.hashing.service import ImageHasher, ImageService
 from hashshare.labels.service import ReferenceService
 from hashshare.matching import mih
+from hashshare.matching.details import DatabaseHitDetails
 from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.loader import load_indexes
@@ -43,7 +47,10 @@ class Runtime:
     audit: AuditWriter
     follower: ChangeFollower
     changes: ChangeService
+    watch: FeedWatch
+    feed: FeedReader
     hashes: HashService
+    snapshots: SnapshotService
     feedback: FeedbackService
     matches: MatchService
     images: ImageService
@@ -61,21 +68,28 @@ class Runtime:
         audit = AuditWriter(database.engine)
         changes = ChangeService(holder)
         hashes = HashService(settings, changes)
-        matches = MatchService(settings, database, holder, hashes, audit)
+        matches = MatchService(settings, holder, DatabaseHitDetails(database, hashes), audit)
+
+        def after_poll() -> None:
+            holder.start_rebuilds()
+            watch.moved()
+
+        follower = ChangeFollower(
+            holder, DatabaseChangeSource(database), settings.feed_poll_seconds, after_poll
+        )
+        watch = FeedWatch(lambda: follower.position.applied_seq)
         return cls(
             settings=settings,
             database=database,
             verifier=verifier,
             holder=holder,
             audit=audit,
-            follower=ChangeFollower(
-                holder,
-                DatabaseChangeSource(database),
-                settings.feed_poll_seconds,
-                after_poll=holder.start_rebuilds,
-            ),
+            follower=follower,
             changes=changes,
+            watch=watch,
+            feed=FeedReader(database, changes, audit, watch, settings.feed_max_wait_seconds),
             hashes=hashes,
+            snapshots=SnapshotService(database, hashes, changes, audit),
             feedback=FeedbackService(settings, hashes, changes),
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.changes.schemas import ChangePage, HashHistory
-from hashshare.deps import Changes, UoW, require_scope
+from hashshare.deps import Changes, Feed, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody
 from hashshare.validation import MAX_CURSOR, parse_cursor
 
@@ -19,14 +19,23 @@ router = APIRouter(prefix="/v1", tags=["changes"], responses=ERROR_RESPONSES)
 @router.get("/changes", response_model=ChangePage, summary="Changes to the shared set, in order")
 async def list_changes(
     principal: Annotated[Principal, require_scope(Scope.HASHES_READ)],
-    changes: Changes,
-    uow: UoW,
+    feed: Feed,
     after: Annotated[
         str, Query(max_length=32, description="Cursor: `0` for the beginning, else next_cursor.")
     ] = "0",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> ChangePage:
-    return await changes.page(uow, parse_cursor(after), limit)
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=3600,
+            description="Long-poll: when nothing follows the cursor, wait up to this many "
+            "seconds (capped by HASHSHARE_FEED_MAX_WAIT_SECONDS) for a change before answering.",
+        ),
+    ] = 0,
+) -> Response:
+    page = await feed.read(principal, parse_cursor(after), limit, wait)
+    return Response(page.json(), media_type="application/json")
 
 
 @router.get(

@@ -37,12 +37,15 @@ class ChangeService:
 
     async def page(self, uow: UnitOfWork, after: int, limit: int) -> ChangePage:
         """Up to `limit` changes after the cursor `after`, for `GET /v1/changes`."""
-        changes = await ChangeRepository(uow.session).after(after, limit + 1)
+        repository = ChangeRepository(uow.session)
+        head = await repository.head()
+        changes = await repository.after(after, limit + 1)
         page = changes[:limit]
         return ChangePage(
             changes=[_out(change) for change in page],
             next_cursor=str(page[-1].seq) if page else str(after),
             has_more=len(changes) > limit,
+            head_seq=max(head, page[-1].seq or 0) if page else head,
         )
 
     async def history(self, uow: UnitOfWork, hash_id: int) -> HashHistory:
@@ -56,11 +59,11 @@ class ChangeService:
 def _out(change: ChangeEntry) -> ChangeOut:
     return ChangeOut(
         seq=change.seq or 0,
-        kind=change.kind,
+        kind=change.kind,  # type: ignore[arg-type]
         hash_id=change.hash_id,
         signal_type=change.signal_type,
         value=change.value.hex(),
-        status=change.status,
+        status=change.status,  # type: ignore[arg-type]
         labels=list(change.labels),
         contributors=change.contributors,
         changed_at=change.changed_at,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     Select,
@@ -165,6 +166,34 @@ _PG_MATCHABLE_PAGE = text(
     GROUP BY signal_type
     """
 )
+
+# The same page with everything a copy of the shared set keeps of each hash (labels as text).
+_PG_SNAPSHOT_PAGE = text(
+    """
+    SELECT signal_type, array_agg(id ORDER BY id), string_agg(value, ''::bytea ORDER BY id),
+           array_agg(status ORDER BY id), array_agg(CAST(labels AS text) ORDER BY id),
+           array_agg(contributors ORDER BY id)
+    FROM (
+        SELECT id, signal_type, value, status, labels, contributors FROM hashes
+        WHERE status IN ('active', 'disputed') AND id > :after
+        ORDER BY id LIMIT :limit
+    ) AS page
+    GROUP BY signal_type
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPart:
+    """Matchable hashes of one signal type, in id order, as columns."""
+
+    signal_type: str
+    ids: list[int]
+    values: bytes  # concatenated
+    statuses: list[str]
+    labels: list[tuple[str, ...]]
+    contributors: list[int]
+
 
 # SQLite: plain statements, their values already in stored form (see `_stored_form`).
 _SQLITE_INSERT_HASHES = text(
@@ -528,6 +557,58 @@ class HashRepository:
         if after_id is not None:
             query = query.where(Hash.id > after_id)
         return (await self.session.scalars(query.order_by(Hash.id).limit(limit))).all()
+
+    async def snapshot_page(self, after: int, limit: int) -> list[SnapshotPart]:
+        """The next page of matchable hashes by id with their status, labels and contributors."""
+        if self.postgres:
+            rows = await self.session.execute(_PG_SNAPSHOT_PAGE, {"after": after, "limit": limit})
+            parts = []
+            for signal_type, ids, values, statuses, labels, contributors in rows:
+                texts: dict[str, tuple[str, ...]] = {}
+                for label_text in set(labels):
+                    texts[label_text] = tuple(orjson.loads(label_text))
+                parts.append(
+                    SnapshotPart(
+                        signal_type,
+                        list(ids),
+                        bytes(values),
+                        list(statuses),
+                        [texts[label_text] for label_text in labels],
+                        list(contributors),
+                    )
+                )
+            return parts
+        result = await self.session.execute(
+            select(
+                Hash.id, Hash.signal_type, Hash.value, Hash.status, Hash.labels, Hash.contributors
+            )
+            .where(Hash.status.in_(sorted(s.value for s in MATCHABLE_STATUSES)), Hash.id > after)
+            .order_by(Hash.id)
+            .limit(limit)
+        )
+        grouped: dict[str, SnapshotPart] = {}
+        raw: dict[str, list[bytes]] = {}
+        for hash_id, signal_type, value, status, labels, contributors in result:
+            part = grouped.get(signal_type)
+            if part is None:
+                part = grouped[signal_type] = SnapshotPart(signal_type, [], b"", [], [], [])
+                raw[signal_type] = []
+            part.ids.append(hash_id)
+            raw[signal_type].append(value)
+            part.statuses.append(status)
+            part.labels.append(tuple(labels))
+            part.contributors.append(contributors)
+        return [
+            SnapshotPart(
+                name,
+                part.ids,
+                b"".join(raw[name]),
+                part.statuses,
+                part.labels,
+                part.contributors,
+            )
+            for name, part in grouped.items()
+        ]
 
     async def matchable_page(self, after: int, limit: int) -> list[tuple[str, list[int], bytes]]:
         """The next page of matchable hashes by id: per signal type, ids and concatenated values.

@@ -27,6 +27,7 @@ from hashshare.hashes.repository import (
     HashState,
     Key,
     NewHash,
+    SnapshotPart,
     StoredContribution,
 )
 from hashshare.hashes.schemas import (
@@ -383,6 +384,18 @@ class HashService:
     async def match_rows(self, uow: UnitOfWork, hash_ids: Sequence[int]) -> dict[int, Any]:
         """What a match reports of each hit, as plain rows."""
         return await HashRepository(uow.session).match_rows(hash_ids)
+
+    async def snapshot(self, uow: UnitOfWork, chunk: int) -> AsyncIterator[SnapshotPart]:
+        """Every matchable hash in id order, page by page, with what a copy keeps of it."""
+        repository = HashRepository(uow.session)
+        last_id = 0
+        while True:
+            page = await repository.snapshot_page(last_id, chunk)
+            if not page:
+                return
+            for part in page:
+                yield part
+            last_id = max(part.ids[-1] for part in page)
 
     async def matchable(
         self, uow: UnitOfWork, chunk: int

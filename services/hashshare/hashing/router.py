@@ -64,7 +64,7 @@ def upload_body_limits(settings: Settings) -> dict[str, int]:
     return {HASH_PATH: limit, MATCH_IMAGE_PATH: limit}
 
 
-def _form_body(model: type[BaseModel]) -> dict[str, Any]:
+def form_body(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
     schema.pop("title", None)
     return {
@@ -78,7 +78,7 @@ def _form_body(model: type[BaseModel]) -> dict[str, Any]:
 Options = TypeVar("Options", bound=BaseModel)
 
 
-async def _read_upload(
+async def read_upload(
     request: Request, settings: Settings, options_model: type[Options]
 ) -> tuple[bytes, Options]:
     content_type = request.headers.get("content-type", "")
@@ -126,7 +126,7 @@ async def _read_upload(
     HASH_PATH,
     response_model=HashResponse,
     responses=IMAGE_ERRORS,
-    openapi_extra=_form_body(UploadForm),
+    openapi_extra=form_body(UploadForm),
     summary="Hash an image (multipart field `image`); the image is not stored",
 )
 async def hash_image(
@@ -135,7 +135,7 @@ async def hash_image(
     runtime: RuntimeDep,
     images: Images,
 ) -> HashResponse:
-    data, options = await _read_upload(request, runtime.settings, HashOptions)
+    data, options = await read_upload(request, runtime.settings, HashOptions)
     return await images.hash_image(data, options)
 
 
@@ -143,7 +143,7 @@ async def hash_image(
     MATCH_IMAGE_PATH,
     response_model=ImageMatchResponse,
     responses=IMAGE_ERRORS,
-    openapi_extra=_form_body(MatchUploadForm),
+    openapi_extra=form_body(MatchUploadForm),
     summary="Hash an image and match its hashes against the shared set",
 )
 async def match_image(
@@ -152,5 +152,5 @@ async def match_image(
     runtime: RuntimeDep,
     images: Images,
 ) -> ImageMatchResponse:
-    data, options = await _read_upload(request, runtime.settings, MatchImageOptions)
+    data, options = await read_upload(request, runtime.settings, MatchImageOptions)
     return await images.match_image(principal, data, options)

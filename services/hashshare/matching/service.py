@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from hashshare.audit.writer import AuditWriter
-from hashshare.auth.principal import Principal
+from hashshare.audit.service import Outcome
+from hashshare.auth.principal import Actor, Principal
 from hashshare.config import Settings
-from hashshare.db import Database
 from hashshare.hashes.models import HashStatus
-from hashshare.hashes.service import HashService
+from hashshare.matching.details import HitDetails
 from hashshare.matching.hits import HitRow
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.schemas import MatchHit, MatchQuery, MatchResponse, MatchResult
-from hashshare.signals import REGISTRY, SignalType
+from hashshare.signals import SignalType
 from hashshare.validation import ItemErrors, check_batch_size
 
 
@@ -67,41 +68,41 @@ def query_digest(key: str, signal_type: str, value: bytes) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
+class MatchRecorder(Protocol):
+    """Where a match's event goes: the audit log centrally (`AuditWriter`), a tally on an edge."""
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        outcome: Outcome = Outcome.OK,
+        target_ids: Iterable[int] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
 class MatchService:
     def __init__(
         self,
         settings: Settings,
-        database: Database,
         holder: IndexHolder,
-        hashes: HashService,
-        audit: AuditWriter,
+        details: HitDetails,
+        audit: MatchRecorder,
     ) -> None:
         assert settings.audit_key is not None
         self._settings = settings
         self._audit_key = settings.audit_key
-        self._database = database
         self._holder = holder
-        self._hashes = hashes
+        self._details = details
         self._audit = audit
 
     async def _hit_rows(self, hash_ids: list[int]) -> dict[int, HitRow]:
-        """What to report of each hit: from memory, and the rest in one read."""
+        """What to report of each hit: remembered ones, and the rest from `HitDetails`."""
         hits = self._holder.hits
         found, missing = hits.lookup(hash_ids)
         if missing:
             epoch = hits.epoch
-            async with self._database.unit() as uow:
-                rows = await self._hashes.match_rows(uow, missing)
-            fresh = {
-                hash_id: HitRow(
-                    signal_type=row.signal_type,
-                    value=REGISTRY[row.signal_type].format(row.value),
-                    status=row.status,
-                    labels=tuple(row.labels),
-                    contributors=row.contributors,
-                )
-                for hash_id, row in rows.items()
-            }
+            fresh = await self._details.rows(missing)
             hits.remember(fresh, epoch)
             found.update(fresh)
         return found

@@ -1,0 +1,1 @@
+"""`hashshare edge`: a member-side matcher that follows the central feed and matches locally."""
