@@ -60,6 +60,8 @@ SETTINGS = Settings(
     dev_mode=True,
     database_url=f"sqlite+aiosqlite:///{_DIRECTORY / 'fuzz.db'}",
     member_cache_seconds=0,
+    # A generated `wait=` long-polls the feed; keep it within the client's read timeout.
+    feed_max_wait_seconds=1,
 )
 APP = create_app(SETTINGS)
 schema = schemathesis.openapi.from_dict(APP.openapi())
