@@ -6,9 +6,10 @@ edge by changing its URL. What the answers mean is in `service.py`; refusals car
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from hashshare.edge.hma.service import (
@@ -92,6 +93,21 @@ async def status(request: Request) -> PlainTextResponse:
 # Matching
 
 
+@dataclass
+class LookupOptions:
+    """HMA's lookup parameters besides the content: `banks` (comma-separated) restricts the
+    lookup, `seed` seeds the coin flip of partly enabled banks, which `bypass_coinflip`
+    skips; `include_disputed` is hashshare's."""
+
+    banks: str | None = None
+    seed: str | None = None
+    bypass_coinflip: bool = False
+    include_disputed: bool = False
+
+
+Lookup = Annotated[LookupOptions, Depends()]
+
+
 @router.get(
     "/m/lookup",
     tags=["hma"],
@@ -100,24 +116,24 @@ async def status(request: Request) -> PlainTextResponse:
 async def lookup_get(
     request: Request,
     caller: SyncedCaller,
+    options: Lookup,
     url: str | None = None,
     content_type: str | None = None,
     types: str | None = None,
     signal: str | None = None,
     signal_type: str | None = None,
-    banks: str | None = None,
-    seed: str | None = None,
-    bypass_coinflip: bool = False,
-    include_disputed: bool = False,
 ) -> dict[str, Any]:
     hma = hma_of(request)
-    requested = _banks(banks)
-    flip = coin(seed, bypass_coinflip)
+    requested = _banks(options.banks)
+    flip = coin(options.seed, options.bypass_coinflip)
     if url:
-        upload = await hma.fetch(url, content_type)
-        hashes, quality = await hma.hash_file(upload, types)
-        found = await hma.lookup_hashes(
-            caller, hma.matchable(hashes, quality), requested, flip, include_disputed
+        found = await hma.lookup_file(
+            caller,
+            await hma.fetch(url, content_type),
+            types,
+            requested,
+            flip,
+            options.include_disputed,
         )
         if signal_type is not None:
             return found.get(signal_type, {})
@@ -127,7 +143,7 @@ async def lookup_get(
             "Either url or both signal and signal_type are required", code="missing_signal"
         )
     return hma.by_bank(
-        await hma.lookup(caller, signal_type, signal, requested, flip, include_disputed)
+        await hma.lookup(caller, signal_type, signal, requested, flip, options.include_disputed)
     )
 
 
@@ -137,22 +153,16 @@ async def lookup_get(
     summary="Hash an uploaded photo (multipart field `photo`) and look it up",
 )
 async def lookup_post(
-    request: Request,
-    caller: SyncedCaller,
-    banks: str | None = None,
-    seed: str | None = None,
-    bypass_coinflip: bool = False,
-    include_disputed: bool = False,
+    request: Request, caller: SyncedCaller, options: Lookup, types: str | None = None
 ) -> dict[str, Any]:
-    hma = hma_of(request)
     upload, _ = await _upload(request)
-    hashes, quality = await hma.hash_file(upload, request.query_params.get("types"))
-    return await hma.lookup_hashes(
+    return await hma_of(request).lookup_file(
         caller,
-        hma.matchable(hashes, quality),
-        _banks(banks),
-        coin(seed, bypass_coinflip),
-        include_disputed,
+        upload,
+        types,
+        _banks(options.banks),
+        coin(options.seed, options.bypass_coinflip),
+        options.include_disputed,
     )
 
 
@@ -218,10 +228,10 @@ async def hash_url(
 
 
 @router.post("/h/hash", tags=["hma"], summary="Hash an uploaded photo (multipart field `photo`)")
-async def hash_upload(request: Request, caller: Caller) -> dict[str, str]:
+async def hash_upload(request: Request, caller: Caller, types: str | None = None) -> dict[str, str]:
     hma = hma_of(request)
     upload, _ = await _upload(request)
-    hashes, _ = await hma.hash_file(upload, request.query_params.get("types"))
+    hashes, _ = await hma.hash_file(upload, types)
     return hashes
 
 

@@ -358,15 +358,27 @@ class HmaService:
             raise Refused(exc) from None
         return Upload(self.content_type(content_type, fetched.content_type), fetched.data)
 
-    def matchable(self, hashes: dict[str, str], quality: int) -> dict[str, str]:
-        """The hashes worth matching: a featureless image's perceptual hashes match noise."""
+    async def lookup_file(
+        self,
+        caller: Principal,
+        upload: Upload,
+        types: str | None,
+        banks: set[str] | None,
+        coinflip: float,
+        include_disputed: bool,
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Hash a photo and look up its hashes: `{signal_type: {bank: [match]}}`.
+
+        A featureless image's perceptual hashes match noise, not content: only its exact
+        hashes are looked up (as on POST /v1/match/image)."""
+        hashes, quality = await self.hash_file(upload, types)
         if 0 <= quality < self._settings.min_pdq_quality:
-            return {
+            hashes = {
                 name: text
                 for name, text in hashes.items()
                 if REGISTRY[name].distance_kind is DistanceKind.EXACT
             }
-        return hashes
+        return await self.lookup_hashes(caller, hashes, banks, coinflip, include_disputed)
 
     # Curation
 
