@@ -409,12 +409,21 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 def cmd_edge_contribute(args: argparse.Namespace) -> int:
     from hashshare.client import ApiError, ClientError
+    from hashshare.edge.app import edge_settings
     from hashshare.edge.contribute import contribute
 
     token = _read_secret(args.token_file, "token")
+    minimum = edge_settings().min_pdq_quality  # HASHSHARE_MIN_PDQ_QUALITY, as the service reads it
     try:
         outcome = asyncio.run(
-            contribute(Path(args.data), args.bank, args.labels, args.upstream, token)
+            contribute(
+                Path(args.data),
+                args.bank,
+                args.labels,
+                args.upstream,
+                token,
+                min_pdq_quality=minimum,
+            )
         )
     except ApiError as exc:
         print(f"hashshare: {args.upstream} refused the contribution: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ import pytest
 
 from hashshare.client import ApiError
 from hashshare.edge.contribute import ContributeError, Outcome, contribute, external_ref
+from hashshare.edge.hma.banks import LocalBanks, Signal
 from tests.conftest import Api
 from tests.edge.hma_edge import hma_edge, until_held
 from tests.values import pdq_value
@@ -87,3 +88,22 @@ async def test_contribute_refuses_before_sending_anything(api: Api, tmp_path: Pa
     assert refused.value.status == 403
     feed = await api.client.get("/v1/changes", headers=api.auth("alpha"))
     assert feed.json()["changes"] == []
+
+
+async def test_values_the_service_would_refuse_are_skipped(api: Api, tmp_path: Path) -> None:
+    banks = LocalBanks.open(tmp_path)
+    try:
+        await banks.create_bank("MIXED", 1.0)
+        faint = await banks.add_content(
+            "MIXED", [Signal("pdq", bytes.fromhex(pdq_value(71)), quality=10)], None, None
+        )
+        kept = await banks.add_content(
+            "MIXED", [Signal("pdq", bytes.fromhex(pdq_value(72)), quality=90)], None, None
+        )
+    finally:
+        banks.close()
+    outcome = await _contribute(api, tmp_path, "MIXED")
+    assert [(cid, name) for cid, name, _, _ in outcome.done] == [(kept, "pdq")]
+    [(content_id, signal_type, reason)] = outcome.skipped
+    assert (content_id, signal_type) == (faint, "pdq")
+    assert "quality 10" in reason

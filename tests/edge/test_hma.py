@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
+
 from hashshare.edge.hma.banks import LOCAL_ID_BASE
 from hashshare.edge.hma.service import SHARED_BANKS
 from tests.conftest import Api
 from tests.edge.hma_edge import IMAGE_HOST, PHOTO, hma_edge, submit, until_held
+from tests.hashing.pictures import encode
 from tests.values import far_pdq, pdq_value
 
 SHARED = "SHARED_ATTACKER_MANIFESTO"
@@ -310,3 +313,23 @@ async def test_a_local_token_guards_the_hma_routes(api: Api, tmp_path: Path) -> 
         assert refused.json()["error"]["code"] == "invalid_local_token"
         allowed = await edge.get("/c/banks", headers={"Authorization": "Bearer local-secret-token"})
         assert allowed.status_code == 200
+
+
+async def test_content_is_added_only_to_an_existing_local_bank(api: Api, tmp_path: Path) -> None:
+    async with hma_edge(api, tmp_path) as edge:
+        url = {"url": f"http://{IMAGE_HOST}/photo.png"}
+        shared = await edge.post(f"/c/bank/{SHARED}/content", params=url)
+        assert shared.status_code == 403
+        assert shared.json()["error"]["code"] == "shared_bank_read_only"
+        missing = await edge.post("/c/bank/NOPE/content", files={"photo": ("p.png", PHOTO)})
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "bank_not_found"
+
+
+async def test_a_blank_photo_is_banked_by_its_exact_hashes_only(api: Api, tmp_path: Path) -> None:
+    blank = encode(Image.new("RGB", (200, 200), (128, 128, 128)))
+    async with hma_edge(api, tmp_path) as edge:
+        await edge.post("/c/banks", json={"name": "BLANKS"})
+        added = await edge.post("/c/bank/BLANKS/content", files={"photo": ("b.png", blank)})
+        assert added.status_code == 200, added.text
+        assert set(added.json()["signals"]) == {"md5", "sha256"}

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from hashshare.client import AsyncClient
+from hashshare.config import Settings
 from hashshare.edge.hma.banks import (
     FILE_NAME,
     BankNotFound,
@@ -32,6 +33,7 @@ from hashshare.labels.taxonomy import LabelError, validate_labels
 from hashshare.signals import REGISTRY, DegenerateHash
 
 BATCH = 1000
+DEFAULT_MIN_PDQ_QUALITY: int = Settings.model_fields["min_pdq_quality"].default
 
 
 class ContributeError(ValueError):
@@ -54,10 +56,23 @@ def external_ref(bank: str, content_id: int) -> str:
     return f"edge-bank:{bank}:{content_id}"
 
 
-def _plan(pending: Sequence[Pending]) -> tuple[list[Pending], list[tuple[int, str, str]]]:
+def _plan(
+    pending: Sequence[Pending], min_pdq_quality: int
+) -> tuple[list[Pending], list[tuple[int, str, str]]]:
+    """What to send, and what not to (with why): values the service would refuse."""
     send: list[Pending] = []
     skipped: list[tuple[int, str, str]] = []
     for item in pending:
+        quality = item.signal.quality
+        if quality is not None and quality < min_pdq_quality:
+            skipped.append(
+                (
+                    item.content_id,
+                    item.signal.signal_type,
+                    f"PDQ quality {quality} is below {min_pdq_quality} (a featureless image)",
+                )
+            )
+            continue
         signal_type = REGISTRY.get(item.signal.signal_type)
         if signal_type is None:
             skipped.append((item.content_id, item.signal.signal_type, "unknown signal type"))
@@ -79,6 +94,7 @@ async def contribute(
     token: str,
     transport: httpx.AsyncBaseTransport | None = None,
     batch_size: int = BATCH,
+    min_pdq_quality: int = DEFAULT_MIN_PDQ_QUALITY,
 ) -> Outcome:
     """Submit the bank's signals upstream and record what became of them."""
     try:
@@ -96,7 +112,7 @@ async def contribute(
         except sqlite3.Error as exc:
             raise ContributeError(f"cannot read {data / FILE_NAME}: {exc}") from None
         outcome = Outcome(bank=bank, labels=labels)
-        send, outcome.skipped = _plan(pending)
+        send, outcome.skipped = _plan(pending, min_pdq_quality)
         async with AsyncClient(upstream, token, transport=transport) as client:
             for start in range(0, len(send), batch_size):
                 chunk = send[start : start + batch_size]

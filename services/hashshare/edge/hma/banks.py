@@ -256,8 +256,9 @@ class LocalBanks:
     async def create_bank(self, name: str, enabled_ratio: float) -> Bank:
         check_bank_name(name)
         check_ratio(enabled_ratio)
+        exists = BankExists("bank_exists", f"bank '{name}' already exists")
         if name in self._banks:
-            raise BankExists("bank_exists", f"bank '{name}' already exists")
+            raise exists
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
@@ -265,7 +266,10 @@ class LocalBanks:
                 (name, enabled_ratio, _now()),
             )
 
-        await self._write(work)
+        try:
+            await self._write(work)
+        except sqlite3.IntegrityError:  # created meanwhile
+            raise exists from None
         bank = self._banks[name] = Bank(name, enabled_ratio)
         return bank
 
@@ -286,7 +290,10 @@ class LocalBanks:
                 (target, ratio, name),
             )
 
-        await self._write(work)
+        try:
+            await self._write(work)
+        except sqlite3.IntegrityError:  # created meanwhile
+            raise BankExists("bank_exists", f"bank '{target}' already exists") from None
         del self._banks[name]
         updated = self._banks[target] = Bank(target, ratio)
         if target != name:
@@ -326,8 +333,6 @@ class LocalBanks:
         note: str | None,
     ) -> int:
         self._existing(bank_name)
-        if not signals:
-            raise BankError("no_signals", "no signals given")
 
         def work(db: sqlite3.Connection) -> int:
             cursor = db.execute(
@@ -349,7 +354,10 @@ class LocalBanks:
             )
             return content_id
 
-        content_id = await self._write(work)
+        try:
+            content_id = await self._write(work)
+        except sqlite3.IntegrityError:  # the bank was deleted meanwhile
+            raise BankNotFound("bank_not_found", f"bank '{bank_name}' not found") from None
         self._owner[content_id] = (bank_name, ENABLED)
         for signal in signals:
             self._indexes[signal.signal_type].add(content_id, signal.value)

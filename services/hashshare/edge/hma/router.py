@@ -318,6 +318,7 @@ async def bank_delete(request: Request, caller: Caller, bank_name: str) -> dict[
 )
 async def bank_add_content(request: Request, caller: Caller, bank_name: str) -> dict[str, Any]:
     hma = hma_of(request)
+    hma.local_bank(bank_name)  # 404 (or 403 for a shared bank) before any fetching or hashing
     params = request.query_params
     url = params.get("url")
     fields: dict[str, str] = {}
@@ -329,15 +330,13 @@ async def bank_add_content(request: Request, caller: Caller, bank_name: str) -> 
         raise BadRequest(
             "Neither `url` nor multipart file upload was received", code="missing_file"
         )
-    hma.bank(bank_name)  # 404 before the hashing work
     metadata = check_metadata(
         _json_object(fields.get("metadata") or params.get("metadata"), "metadata"),
         fields.get("content_id") or params.get("content_id"),
         fields.get("content_uri") or params.get("content_uri"),
     )
     note = check_note(fields.get("note") or params.get("note"))
-    hashes, quality = await hma.hash_file(upload, params.get("types"))
-    return await hma.add_signals(bank_name, hashes, quality, metadata, note)
+    return await hma.add_file(bank_name, upload, params.get("types"), metadata, note)
 
 
 @router.post("/c/bank/{bank_name}/signal", tags=["hma"], summary="Bank hashes directly")
@@ -346,7 +345,7 @@ async def bank_add_signals(
 ) -> dict[str, Any]:
     data = dict(_body_object(body))
     note = check_note(data.pop("note", None))
-    return await hma_of(request).add_signals(bank_name, data, -1, None, note)
+    return await hma_of(request).add_signals(bank_name, data, None, note)
 
 
 @router.get("/c/bank/{bank_name}/content/{content_id}", tags=["hma"], summary="A banked content")

@@ -367,18 +367,23 @@ class HmaService:
         coinflip: float,
         include_disputed: bool,
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Hash a photo and look up its hashes: `{signal_type: {bank: [match]}}`.
-
-        A featureless image's perceptual hashes match noise, not content: only its exact
-        hashes are looked up (as on POST /v1/match/image)."""
+        """Hash a photo and look up its informative hashes (as POST /v1/match/image does):
+        `{signal_type: {bank: [match]}}`."""
         hashes, quality = await self.hash_file(upload, types)
+        return await self.lookup_hashes(
+            caller, self._informative(hashes, quality), banks, coinflip, include_disputed
+        )
+
+    def _informative(self, hashes: dict[str, str], quality: int) -> dict[str, str]:
+        """A featureless image's perceptual hashes match noise, not content: of such an
+        image (PDQ quality below the minimum) only the exact hashes are kept."""
         if 0 <= quality < self._settings.min_pdq_quality:
-            hashes = {
+            return {
                 name: text
                 for name, text in hashes.items()
                 if REGISTRY[name].distance_kind is DistanceKind.EXACT
             }
-        return await self.lookup_hashes(caller, hashes, banks, coinflip, include_disputed)
+        return hashes
 
     # Curation
 
@@ -434,7 +439,7 @@ class HmaService:
         self._local_only(name, "delete it")
         await self.local.delete_bank(name)
 
-    def _local_bank(self, name: str) -> Bank:
+    def local_bank(self, name: str) -> Bank:
         bank = self.local.bank(name)
         if bank is None:
             if name in SHARED_BANKS:
@@ -446,14 +451,11 @@ class HmaService:
         self,
         bank_name: str,
         hashes: Mapping[str, Any],
-        quality: int,
         metadata: dict[str, Any] | None,
         note: str | None,
     ) -> dict[str, Any]:
-        """Bank one content with its signals; HMA's answer `{id, signals}`."""
-        self._local_bank(bank_name)
-        if not hashes:
-            raise BadRequest("No signals given", code="no_signals")
+        """Bank one content with the hashes given; HMA's answer `{id, signals}`."""
+        self.local_bank(bank_name)
         signals: list[Signal] = []
         for name, text in hashes.items():
             signal_type, value = parse_signal(name, text)
@@ -461,10 +463,39 @@ class HmaService:
                 signal_type.check_informative(value)
             except DegenerateHash as exc:
                 raise BadRequest(f"Invalid {name} signal: {exc}", code="degenerate_hash") from None
-            signals.append(
-                Signal(signal_type.name, value, quality if name == "pdq" and quality >= 0 else None)
-            )
-        content_id = await self.local.add_content(bank_name, signals, metadata, note)
+            signals.append(Signal(signal_type.name, value))
+        return await self._bank(bank_name, signals, metadata, note)
+
+    async def add_file(
+        self,
+        bank_name: str,
+        upload: Upload,
+        types: str | None,
+        metadata: dict[str, Any] | None,
+        note: str | None,
+    ) -> dict[str, Any]:
+        """Bank one photo by its informative hashes (see `_informative`), with its PDQ
+        quality, which `hashshare edge contribute` sends along."""
+        hashes, quality = await self.hash_file(upload, types)
+        signals = [
+            Signal(name, REGISTRY[name].parse(text), quality if name == "pdq" else None)
+            for name, text in self._informative(hashes, quality).items()
+        ]
+        return await self._bank(bank_name, signals, metadata, note)
+
+    async def _bank(
+        self,
+        bank_name: str,
+        signals: list[Signal],
+        metadata: dict[str, Any] | None,
+        note: str | None,
+    ) -> dict[str, Any]:
+        if not signals:
+            raise BadRequest("No signals given", code="no_signals")
+        try:
+            content_id = await self.local.add_content(bank_name, signals, metadata, note)
+        except BankNotFound as exc:
+            raise NotFound(exc.message, code=exc.code) from None
         return {
             "id": content_id,
             "signals": {s.signal_type: REGISTRY[s.signal_type].format(s.value) for s in signals},
@@ -475,7 +506,7 @@ class HmaService:
     ) -> dict[str, Any]:
         if bank_name in SHARED_BANKS:
             return self._shared_content(bank_name, content_id, include_signals)
-        bank = self._local_bank(bank_name)
+        bank = self.local_bank(bank_name)
         try:
             content = await self.local.content(bank.name, content_id)
         except BankNotFound as exc:
@@ -527,7 +558,7 @@ class HmaService:
 
     async def update_content(self, bank_name: str, content_id: int, body: Any) -> dict[str, Any]:
         self._local_only(bank_name, "change its contents")
-        bank = self._local_bank(bank_name)
+        bank = self.local_bank(bank_name)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object", code="invalid_body")
         until: int | None = None
@@ -560,7 +591,7 @@ class HmaService:
 
     async def delete_content(self, bank_name: str, content_id: int) -> int:
         self._local_only(bank_name, "delete its contents")
-        bank = self._local_bank(bank_name)
+        bank = self.local_bank(bank_name)
         return await self.local.delete_content(bank.name, content_id)
 
     # Exchanges: the edge's one exchange is the central service, set on its command line.
