@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from PIL import Image
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
+from hashshare.edge.app import create_edge_app
 from hashshare.edge.hma.banks import LOCAL_ID_BASE
 from hashshare.edge.hma.service import SHARED_BANKS
+from hashshare.edge.runtime import EdgeOptions
 from tests.conftest import Api
 from tests.edge.hma_edge import IMAGE_HOST, PHOTO, hma_edge, submit, until_held
 from tests.hashing.pictures import encode
@@ -300,6 +306,7 @@ async def test_status_says_alive_once_synced(api: Api, tmp_path: Path) -> None:
         status = await edge.get("/status")
         assert status.status_code == 200
         assert status.text == "I-AM-ALIVE"
+        assert (await edge.get("/status/live")).text == "I-AM-ALIVE"
         index = (await edge.get("/m/index/status")).json()
         assert index["pdq"]["size"] == 1
         assert index["pdq"]["built_to"] > 0
@@ -333,3 +340,23 @@ async def test_a_blank_photo_is_banked_by_its_exact_hashes_only(api: Api, tmp_pa
         added = await edge.post("/c/bank/BLANKS/content", files={"photo": ("b.png", blank)})
         assert added.status_code == 200, added.text
         assert set(added.json()["signals"]) == {"md5", "sha256"}
+
+
+async def test_status_is_503_while_the_upstream_cannot_be_reached(tmp_path: Path) -> None:
+    down = Starlette(routes=[Route("/{path:path}", lambda request: Response(status_code=502))])
+    app = create_edge_app(
+        EdgeOptions(upstream="http://central", token="not-a-jwt", data=tmp_path, wait_seconds=0.2),
+        transport=httpx.ASGITransport(app=down),
+    )
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://edge"
+        ) as edge:
+            status = await edge.get("/status")
+            assert status.status_code == 503
+            assert status.text in ("INDEX-NOT-LOADED", "INDEX-STALE")
+            assert (await edge.get("/status/live")).status_code == 200
+    finally:
+        await lifespan.__aexit__(None, None, None)

@@ -37,7 +37,7 @@ def edge_settings() -> Settings:
     return load_settings(dev_mode=True, audit_key=secrets.token_hex(32))
 
 
-HMA_PATHS = re.compile(r"/(m|h|c)/|/status$")
+HMA_PATHS = re.compile(r"/(m|h|c)/|/status(/live)?$")
 SLASHES = re.compile(r"//+")
 
 

@@ -90,6 +90,16 @@ async def status(request: Request) -> PlainTextResponse:
     return PlainTextResponse("I-AM-ALIVE")
 
 
+@router.get(
+    "/status/live",
+    tags=["hma"],
+    response_class=PlainTextResponse,
+    summary="HMA's liveness check: the process serves HTTP (synced or not)",
+)
+async def status_live() -> PlainTextResponse:
+    return PlainTextResponse("I-AM-ALIVE")
+
+
 # Matching
 
 
