@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from hashshare.edge.hma.schemas import ContentUpload, PhotoUpload
 from hashshare.edge.hma.service import (
     EXCHANGE_API,
     SHARED_BANKS,
@@ -27,7 +28,7 @@ from hashshare.edge.hma.service import (
 from hashshare.edge.router import Caller, SyncedCaller, edge_of
 from hashshare.edge.runtime import EdgeRuntime
 from hashshare.errors import ERROR_RESPONSES, NotFound
-from hashshare.hashing.router import read_form
+from hashshare.hashing.router import form_body, read_form
 
 # Paths that take an uploaded file, for the request body limit.
 UPLOAD_PATHS = ("/h/hash", "/m/lookup")
@@ -160,6 +161,7 @@ async def lookup_get(
 @router.post(
     "/m/lookup",
     tags=["hma"],
+    openapi_extra=form_body(PhotoUpload),
     summary="Hash an uploaded photo (multipart field `photo`) and look it up",
 )
 async def lookup_post(
@@ -237,7 +239,12 @@ async def hash_url(
     return hashes
 
 
-@router.post("/h/hash", tags=["hma"], summary="Hash an uploaded photo (multipart field `photo`)")
+@router.post(
+    "/h/hash",
+    tags=["hma"],
+    openapi_extra=form_body(PhotoUpload),
+    summary="Hash an uploaded photo (multipart field `photo`)",
+)
 async def hash_upload(request: Request, caller: Caller, types: str | None = None) -> dict[str, str]:
     hma = hma_of(request)
     upload, _ = await _upload(request)
@@ -324,6 +331,7 @@ async def bank_delete(request: Request, caller: Caller, bank_name: str) -> dict[
 @router.post(
     "/c/bank/{bank_name}/content",
     tags=["hma"],
+    openapi_extra=form_body(ContentUpload),
     summary="Bank a photo (multipart field `photo`, or `url` from an allowed host)",
 )
 async def bank_add_content(request: Request, caller: Caller, bank_name: str) -> dict[str, Any]:
