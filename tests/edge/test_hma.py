@@ -93,6 +93,11 @@ async def test_disabled_contents_and_banks_do_not_match(api: Api, tmp_path: Path
         assert updated.status_code == 200
         assert updated.json()["disable_until_ts"] == 0
         assert updated.json()["bank"] == {"name": "ON", "matching_enabled_ratio": 1.0}
+        noted = await edge.put(f"/c/bank/ON/content/{on_id}", json={"note": "why"})
+        assert noted.json()["note"] == "why"
+        assert noted.json()["disable_until_ts"] == 0
+        cleared = await edge.put(f"/c/bank/ON/content/{on_id}", json={"note": None})
+        assert cleared.json()["note"] is None
         assert (await edge.get("/m/lookup", params=query)).json() == {}
         raw = await edge.get("/m/raw_lookup", params={**query, "include_distance": "true"})
         assert len(raw.json()["matches"]) == 2  # raw lookups do not filter

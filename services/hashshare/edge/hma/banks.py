@@ -404,15 +404,23 @@ class LocalBanks:
         return found
 
     async def update_content(
-        self, bank_name: str, content_id: int, disable_until_ts: int | None, note: str | None
+        self,
+        bank_name: str,
+        content_id: int,
+        disable_until_ts: int | None,
+        note: str | None,
+        set_note: bool,
     ) -> Content:
+        """Change what is given: `disable_until_ts` unless None, the note when `set_note`
+        (None clears it)."""
         content = await self.content(bank_name, content_id)
         until = content.disable_until_ts if disable_until_ts is None else disable_until_ts
+        new_note = note if set_note else content.note
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE contents SET disable_until_ts = ?, note = ? WHERE id = ?",
-                (until, note if note is not None else content.note, content_id),
+                (until, new_note, content_id),
             )
 
         await self._write(work)

@@ -574,9 +574,10 @@ class HmaService:
                     "disable_until_ts must be a non-negative integer",
                     code="invalid_disable_until_ts",
                 )
-        note = check_note(body.get("note")) if "note" in body else None
         try:
-            content = await self.local.update_content(bank.name, content_id, until, note)
+            content = await self.local.update_content(
+                bank.name, content_id, until, check_note(body.get("note")), "note" in body
+            )
         except BankNotFound as exc:
             raise NotFound(exc.message, code=exc.code) from None
         return {
