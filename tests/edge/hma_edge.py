@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -44,9 +45,24 @@ IMAGES = Starlette(routes=[Route("/{name}", _image)])
 
 
 @asynccontextmanager
+async def serving(app: FastAPI, base_url: str = "http://edge") -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the edge app, inside its lifespan."""
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=30
+        ) as client:
+            yield client
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+@asynccontextmanager
 async def hma_edge(
     api: Api, data: Path, base_url: str = "http://edge", **options: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """An edge following `api`, once ready."""
     app = create_edge_app(
         EdgeOptions(
             upstream="http://central",
@@ -62,19 +78,12 @@ async def hma_edge(
         transport=httpx.ASGITransport(app=api.app),
         fetch_transport=httpx.ASGITransport(app=IMAGES),
     )
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=base_url, timeout=30
-        ) as client:
-            started = time.monotonic()
-            while (await client.get("/readyz")).status_code != 200:
-                assert time.monotonic() - started < 15, "the edge did not get ready"
-                await asyncio.sleep(0.02)
-            yield client
-    finally:
-        await lifespan.__aexit__(None, None, None)
+    async with serving(app, base_url) as client:
+        started = time.monotonic()
+        while (await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() - started < 15, "the edge did not get ready"
+            await asyncio.sleep(0.02)
+        yield client
 
 
 async def submit(api: Api, values: list[str], labels: list[str] | None = None) -> list[int]:

@@ -16,7 +16,7 @@ from hashshare.edge.hma.banks import LOCAL_ID_BASE
 from hashshare.edge.hma.service import SHARED_BANKS
 from hashshare.edge.runtime import EdgeOptions
 from tests.conftest import Api
-from tests.edge.hma_edge import IMAGE_HOST, PHOTO, hma_edge, submit, until_held
+from tests.edge.hma_edge import IMAGE_HOST, PHOTO, hma_edge, serving, submit, until_held
 from tests.hashing.pictures import encode
 from tests.values import far_pdq, pdq_value
 
@@ -353,15 +353,8 @@ async def test_status_is_503_while_the_upstream_cannot_be_reached(tmp_path: Path
         EdgeOptions(upstream="http://central", token="not-a-jwt", data=tmp_path, wait_seconds=0.2),
         transport=httpx.ASGITransport(app=down),
     )
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://edge"
-        ) as edge:
-            status = await edge.get("/status")
-            assert status.status_code == 503
-            assert status.text in ("INDEX-NOT-LOADED", "INDEX-STALE")
-            assert (await edge.get("/status/live")).status_code == 200
-    finally:
-        await lifespan.__aexit__(None, None, None)
+    async with serving(app) as edge:
+        status = await edge.get("/status")
+        assert status.status_code == 503
+        assert status.text in ("INDEX-NOT-LOADED", "INDEX-STALE")
+        assert (await edge.get("/status/live")).status_code == 200
