@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hashshare.cli import main as cli
 from hashshare.client import ApiError
 from hashshare.edge.contribute import ContributeError, Outcome, contribute, external_ref
 from hashshare.edge.hma.banks import LocalBanks, Signal
@@ -107,3 +108,16 @@ async def test_values_the_service_would_refuse_are_skipped(api: Api, tmp_path: P
     [(content_id, signal_type, reason)] = outcome.skipped
     assert (content_id, signal_type) == (faint, "pdq")
     assert "quality 10" in reason
+
+
+def test_the_command_line_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["edge"]) == 2
+    assert "needs --upstream and --token-file" in capsys.readouterr().err
+    token = tmp_path / "token"
+    token.write_text("a-token")
+    arguments = ["edge", "contribute", "ANY", "--label", LABELS[0], "--upstream"]
+    arguments += ["http://127.0.0.1:9", "--token-file", str(token), "--data", str(tmp_path)]
+    assert cli(arguments) == 1
+    assert "no local banks" in capsys.readouterr().err
