@@ -374,6 +374,8 @@ def cmd_edge(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.upstream or not args.token_file:
+        raise ConfigError("hashshare edge needs --upstream and --token-file")
     options = EdgeOptions(
         upstream=args.upstream,
         token=_read_secret(args.token_file, "token"),
@@ -386,6 +388,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
         local_token=_read_secret(args.local_token_file, "local token")
         if args.local_token_file
         else None,
+        fetch_hosts=tuple(args.fetch_allow),
     )
     settings = edge_settings()
     app = create_edge_app(options, settings)
@@ -401,6 +404,44 @@ def cmd_edge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_edge_contribute(args: argparse.Namespace) -> int:
+    from hashshare.client import ApiError, ClientError
+    from hashshare.edge.app import edge_settings
+    from hashshare.edge.contribute import contribute
+
+    token = _read_secret(args.token_file, "token")
+    minimum = edge_settings().min_pdq_quality  # HASHSHARE_MIN_PDQ_QUALITY, as the service reads it
+    try:
+        outcome = asyncio.run(
+            contribute(
+                Path(args.data),
+                args.bank,
+                args.labels,
+                args.upstream,
+                token,
+                min_pdq_quality=minimum,
+            )
+        )
+    except ApiError as exc:
+        print(f"hashshare: {args.upstream} refused the contribution: {exc}", file=sys.stderr)
+        if exc.details:
+            print(json.dumps(exc.details, indent=2), file=sys.stderr)
+        return 1
+    except ClientError as exc:
+        print(f"hashshare: cannot reach {args.upstream}: {exc}", file=sys.stderr)
+        return 1
+    for content_id, signal_type, hash_id, status in outcome.done:
+        print(f"content {content_id} {signal_type}: hash {hash_id} ({status})")
+    for content_id, signal_type, reason in outcome.skipped:
+        print(f"content {content_id} {signal_type}: skipped, {reason}")
+    print(
+        f"bank {outcome.bank}: sent {outcome.sent} signals to {args.upstream} labelled "
+        f"{', '.join(outcome.labels)}: {outcome.created} created, {outcome.existing} existing, "
+        f"{outcome.updated} updated, {len(outcome.skipped)} skipped"
+    )
     return 0
 
 
@@ -562,9 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
     edge = commands.add_parser(
         "edge", help="match locally against a live copy of the shared set (a member's edge)"
     )
-    edge.add_argument("--upstream", required=True, help="the central service's base URL")
+    edge.add_argument("--upstream", help="the central service's base URL (required)")
     edge.add_argument(
-        "--token-file", required=True, help="file holding a member token with hashes:read"
+        "--token-file", help="file holding a member token with hashes:read (required)"
     )
     edge.add_argument("--data", default="hashshare-edge", help="folder of the saved copy")
     edge.add_argument("--host", default="127.0.0.1", help="listen address (loopback default)")
@@ -592,8 +633,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="make a first sync page through the change feed instead of GET /v1/snapshot",
     )
+    edge.add_argument(
+        "--fetch-allow",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host (and its subdomains) HMA's `url` parameters may fetch from; repeat for "
+        "more. Without it the edge fetches no URLs",
+    )
     edge.add_argument("--log-level", default="info")
     edge.set_defaults(func=cmd_edge)
+    edge_commands = edge.add_subparsers(dest="edge_command", metavar="{contribute}")
+    contribute = edge_commands.add_parser(
+        "contribute",
+        help="submit a local bank's hashes to the shared set (an audited submission)",
+        allow_abbrev=False,
+    )
+    contribute.add_argument("bank", help="the local bank, e.g. MY_BANK")
+    contribute.add_argument(
+        "--label",
+        dest="labels",
+        action="append",
+        required=True,
+        help="a label from GET /v1/labels (at least one behaviour label); repeat for more",
+    )
+    contribute.add_argument("--upstream", required=True, help="the central service's base URL")
+    contribute.add_argument(
+        "--token-file", required=True, help="file holding a member token with hashes:submit"
+    )
+    contribute.add_argument("--data", default="hashshare-edge", help="the edge's data folder")
+    contribute.set_defaults(func=cmd_edge_contribute)
 
     report = commands.add_parser("report", help="print a transparency report of a period")
     report.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")

@@ -4,15 +4,23 @@ background, then follow it); `/readyz` answers during the sync and says how far 
 
 from __future__ import annotations
 
+import inspect
+import json
+import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hashshare import __version__
 from hashshare.config import Settings, load_settings
+from hashshare.edge.hma.router import UPLOAD_PATHS
+from hashshare.edge.hma.router import router as hma_router
 from hashshare.edge.router import router
 from hashshare.edge.runtime import EdgeOptions, EdgeRuntime
 from hashshare.error_handlers import install_error_handlers
@@ -29,6 +37,48 @@ def edge_settings() -> Settings:
     return load_settings(dev_mode=True, audit_key=secrets.token_hex(32))
 
 
+HMA_PATHS = re.compile(r"/(m|h|c)/|/status(/live)?$")
+SLASHES = re.compile(r"//+")
+
+
+class MergeSlashes:
+    """`//c/banks` is `/c/banks`: HMA's server merges slashes, and clients rely on it (Coop
+    joins its default base URL, which ends in a slash, with paths that start with one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            scope = {**scope, "path": SLASHES.sub("/", scope["path"])}
+        await self.app(scope, receive, send)
+
+
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+def _with_hma_message(handler: Handler) -> Handler:
+    """On HMA's routes, a refusal also carries HMA's `{"message": ...}` at the top level."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = handler(request, exc)
+        response = await answer if inspect.isawaitable(answer) else answer
+        if not HMA_PATHS.match(request.url.path) or response.media_type != "application/json":
+            return response
+        body = json.loads(bytes(response.body))
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            body = {"message": body["error"].get("message"), **body}
+            headers = {
+                key: value for key, value in response.headers.items() if key != "content-length"
+            }
+            return Response(
+                json.dumps(body), response.status_code, headers, media_type="application/json"
+            )
+        return response
+
+    return handle
+
+
 async def _no_audit(request: Request, status: int, code: str) -> None:
     """The edge keeps no audit log of refusals: its callers are the platform's own."""
 
@@ -37,12 +87,13 @@ def create_edge_app(
     options: EdgeOptions,
     settings: Settings | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    fetch_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or edge_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        edge = EdgeRuntime(options, settings, transport)
+        edge = EdgeRuntime(options, settings, transport, fetch_transport)
         await edge.start()
         app.state.edge = edge
         try:
@@ -57,10 +108,16 @@ def create_edge_app(
         lifespan=lifespan,
     )
     install_error_handlers(app, _no_audit)
+    for kind, handler in list(app.exception_handlers.items()):
+        app.add_exception_handler(kind, _with_hma_message(handler))
+    limits = upload_body_limits(settings)
+    upload_limit = max(limits.values())
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        body_limits=upload_body_limits(settings),
+        body_limits={**limits, **dict.fromkeys(UPLOAD_PATHS, upload_limit)},
     )
+    app.add_middleware(MergeSlashes)
     app.include_router(router)
+    app.include_router(hma_router)
     return app

@@ -30,6 +30,9 @@ from hashshare.changes.http_source import PAGE_LIMIT, HttpChangeSource, Upstream
 from hashshare.config import Settings
 from hashshare.edge import store
 from hashshare.edge.copy import EdgeCopy
+from hashshare.edge.hma.banks import LocalBanks
+from hashshare.edge.hma.fetch import UrlFetcher
+from hashshare.edge.hma.service import HmaService
 from hashshare.hashing.service import ImageHasher, ImageService
 from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
@@ -49,6 +52,7 @@ class EdgeOptions:
     page_limit: int = PAGE_LIMIT
     local_token: str | None = field(default=None, repr=False)
     snapshot: bool = True  # a first sync loads GET /v1/snapshot, then follows the feed
+    fetch_hosts: tuple[str, ...] = ()  # hosts HMA's `url` parameters may fetch from
 
 
 class MatchTally:
@@ -98,6 +102,7 @@ class EdgeRuntime:
         options: EdgeOptions,
         settings: Settings,
         transport: httpx.AsyncBaseTransport | None = None,
+        fetch_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options
         self.settings = settings
@@ -116,7 +121,17 @@ class EdgeRuntime:
         )
         self.tally = MatchTally()
         self.matches = MatchService(settings, self.holder, self.copy, self.tally)
-        self.images = ImageService(settings, ImageHasher.from_settings(settings), self.matches)
+        hasher = ImageHasher.from_settings(settings)
+        self.images = ImageService(settings, hasher, self.matches)
+        self.local = LocalBanks.open(options.data)
+        self.hma = HmaService(
+            settings,
+            self.copy,
+            self.matches,
+            self.local,
+            hasher,
+            UrlFetcher(options.fetch_hosts, settings.max_upload_bytes, fetch_transport),
+        )
         self.phase = "starting"
         self.resumed_from: int | None = None
         self.sync_seconds: float | None = None
@@ -146,6 +161,7 @@ class EdgeRuntime:
         if self.copy.changed:
             await self._save()
         await self.source.stop()
+        self.local.close()
 
     async def _run(self) -> None:
         started = time.perf_counter()

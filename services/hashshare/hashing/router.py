@@ -78,16 +78,17 @@ def form_body(model: type[BaseModel]) -> dict[str, Any]:
 Options = TypeVar("Options", bound=BaseModel)
 
 
-async def read_upload(
-    request: Request, settings: Settings, options_model: type[Options]
-) -> tuple[bytes, Options]:
+async def read_form(
+    request: Request, settings: Settings, hint: str, max_field_bytes: int = 1024
+) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """A multipart form read in memory: its files as (field, bytes), and its text fields.
+
+    `hint` says what to send when the body is not multipart."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        raise NotMultipart(
-            f"send the image as multipart/form-data in a field named {IMAGE_FIELD!r}"
-        )
+        raise NotMultipart(hint)
     parser = MultiPartParser(
-        request.headers, request.stream(), max_files=1, max_fields=8, max_part_size=1024
+        request.headers, request.stream(), max_files=1, max_fields=8, max_part_size=max_field_bytes
     )
     # Keep the file part in memory whatever its size (the body is already bounded).
     parser.spool_max_size = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
@@ -96,19 +97,27 @@ async def read_upload(
     except MultiPartException as exc:
         raise MalformedUpload(f"malformed multipart body: {exc.message}") from None
     try:
-        upload = form.get(IMAGE_FIELD)
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed(
-                f"no file in the form field {IMAGE_FIELD!r}", code="missing_image"
-            )
-        data = await upload.read(settings.max_upload_bytes + 1)
-        fields = {
-            key: value
-            for key, value in form.multi_items()
-            if key != IMAGE_FIELD and isinstance(value, str)
-        }
+        files: list[tuple[str, bytes]] = []
+        fields: dict[str, str] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files.append((key, await value.read(settings.max_upload_bytes + 1)))
+            else:
+                fields[key] = value
     finally:
         await form.close()
+    return files, fields
+
+
+async def read_upload(
+    request: Request, settings: Settings, options_model: type[Options]
+) -> tuple[bytes, Options]:
+    files, fields = await read_form(
+        request, settings, f"send the image as multipart/form-data in a field named {IMAGE_FIELD!r}"
+    )
+    data = next((content for key, content in files if key == IMAGE_FIELD), None)
+    if data is None:
+        raise ValidationFailed(f"no file in the form field {IMAGE_FIELD!r}", code="missing_image")
     try:
         options = options_model.model_validate(fields)
     except ValidationError as exc:

@@ -1,0 +1,1 @@
+"""HMA's (OpenMediaMatch's) routes on the edge: local banks, URL fetching, matching and curation."""
