@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/ruff check services tests benchmarks
 	$(BIN)/ruff format --check services tests benchmarks
 	$(BIN)/mypy --strict services/hashshare
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup
 
 openapi: $(STAMP)
 	$(BIN)/hashshare openapi

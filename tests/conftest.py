@@ -273,6 +273,28 @@ async def api(settings: Settings, _shared_apps: SharedApps) -> Api:
     return started
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With HASHSHARE_REQUIRE_POSTGRES=1 an unreachable server stops the run before any test,
+    in the process that reports it (under pytest-xdist a worker's exit would only be a crash)."""
+    if not REQUIRE_PG or hasattr(session.config, "workerinput"):
+        return
+    try:
+        asyncio.run(_pg_admin("SELECT 1"))
+    except Exception as exc:
+        where = make_url(PG_URL).render_as_string()
+        pytest.exit(f"HASHSHARE_REQUIRE_POSTGRES=1 but PostgreSQL at {where}: {exc}", returncode=3)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make test` (pytest-xdist, `--dist loadgroup`) the tests that run service
+    processes share one worker, one after another: started side by side on two cores they
+    would starve each other, and their real-time checks (freshness windows, readiness
+    deadlines) would measure the machine instead of the service."""
+    for item in items:
+        if item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _pg_skip_reason:
         terminalreporter.write_sep("!", "PostgreSQL half SKIPPED", red=True, bold=True)
