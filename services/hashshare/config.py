@@ -104,8 +104,12 @@ class Settings(BaseSettings):
         default=1, ge=1, description="The same, for a hash with a single contributor."
     )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
-    member_cache_seconds: float = Field(
-        default=10.0, ge=0, description="How long a known, active member is trusted from memory."
+    access_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each process re-reads suspended members and revoked tokens: a "
+        "suspension or revocation takes effect on every replica within this long.",
     )
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(

@@ -174,14 +174,16 @@ async def authenticate(request: Request, runtime: Runtime) -> Principal:
             anonymous,
             "auth.failed",
         ) from None
-    if not await runtime.members.is_active(claims.member):
+    try:
+        await runtime.access.admit(claims)
+    except HashshareError as exc:
         raise await _refuse(
             request,
             runtime,
-            AuthenticationError("token names an unknown or inactive member", code="unknown_member"),
+            exc,
             Actor(sub=claims.sub, member_id=claims.member, request_id=request_id),
             "auth.failed",
-        )
+        ) from None
     principal = Principal(
         sub=claims.sub, member_id=claims.member, scopes=claims.scopes, request_id=request_id
     )

@@ -32,6 +32,7 @@ from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.loader import load_indexes
 from hashshare.matching.service import MatchService
+from hashshare.members.access import AccessControl
 from hashshare.members.service import MemberService
 from hashshare.stats.service import StatsService
 
@@ -55,6 +56,7 @@ class Runtime:
     matches: MatchService
     images: ImageService
     members: MemberService
+    access: AccessControl
     audit_log: AuditService
     stats: StatsService
     reference: ReferenceService
@@ -93,7 +95,8 @@ class Runtime:
             feedback=FeedbackService(settings, hashes, changes),
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),
-            members=MemberService(database, settings.member_cache_seconds),
+            members=MemberService(),
+            access=AccessControl(database, settings.access_refresh_seconds),
             audit_log=AuditService(database, checkpoint_signer(settings)),
             stats=StatsService(),
             reference=ReferenceService(settings),
@@ -107,10 +110,12 @@ class Runtime:
         )
         self.follower.start_at(head)
         await self.follower.start()
+        await self.access.start()
         self.audit.start()
 
     async def stop(self) -> None:
         await self.audit.stop()
+        await self.access.stop()
         await self.follower.stop()
         await self.holder.stop()
         await self.database.dispose()
