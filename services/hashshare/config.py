@@ -111,6 +111,15 @@ class Settings(BaseSettings):
         description="How often each process re-reads suspended members and revoked tokens: a "
         "suspension or revocation takes effect on every replica within this long.",
     )
+    rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a member may make per second on average, in each process "
+        "(0: no limit); beyond it, 429 rate_limited with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        default=50, ge=1, description="Requests a member may make at once within that rate."
+    )
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(
         default=DEFAULT_MAX_BYTES, ge=1024, description="Largest image accepted for hashing."

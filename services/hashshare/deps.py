@@ -188,6 +188,9 @@ async def authenticate(request: Request, runtime: Runtime) -> Principal:
         sub=claims.sub, member_id=claims.member, scopes=claims.scopes, request_id=request_id
     )
     request.state.principal = principal
+    if runtime.limiter.enabled:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        await runtime.limiter.admit(principal.actor, f"{request.method} {route}")
     return principal
 
 

@@ -34,6 +34,7 @@ from hashshare.matching.loader import load_indexes
 from hashshare.matching.service import MatchService
 from hashshare.members.access import AccessControl
 from hashshare.members.service import MemberService
+from hashshare.ratelimit import RateLimiter
 from hashshare.stats.service import StatsService
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Runtime:
     images: ImageService
     members: MemberService
     access: AccessControl
+    limiter: RateLimiter
     audit_log: AuditService
     stats: StatsService
     reference: ReferenceService
@@ -97,6 +99,7 @@ class Runtime:
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),
             members=MemberService(),
             access=AccessControl(database, settings.access_refresh_seconds),
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, audit),
             audit_log=AuditService(database, checkpoint_signer(settings)),
             stats=StatsService(),
             reference=ReferenceService(settings),
@@ -112,8 +115,10 @@ class Runtime:
         await self.follower.start()
         await self.access.start()
         self.audit.start()
+        self.limiter.start()
 
     async def stop(self) -> None:
+        await self.limiter.stop()
         await self.audit.stop()
         await self.access.stop()
         await self.follower.stop()
