@@ -44,8 +44,10 @@ class AccessList:
 async def read_access_list(database: Database) -> AccessList:
     async with database.unit() as uow:
         repository = MemberRepository(uow.session)
-        standings = await repository.standings()
+        # Revocations first: the order in which a TRUNCATE or a schema change naming both
+        # tables (referencing table first) locks them, so the two cannot deadlock.
         jtis, cutoffs = await repository.revocations()
+        standings = await repository.standings()
     return AccessList(
         active=frozenset(member for member, active in standings if active),
         suspended=frozenset(member for member, active in standings if not active),
