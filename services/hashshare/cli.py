@@ -17,7 +17,13 @@ from typing import Any
 from hashshare import __version__
 from hashshare.analyst import connection as analyst_connection
 from hashshare.analyst import register as register_analyst_commands
-from hashshare.config import ConfigError, Settings, load_database_url, load_settings
+from hashshare.config import (
+    ConfigError,
+    Settings,
+    load_database_url,
+    load_read_database_url,
+    load_settings,
+)
 from hashshare.failures import redact_url
 from hashshare.hashing import cli as hashing_cli
 
@@ -289,7 +295,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 count += 1
             return count
 
-        count = asyncio.run(_in_unit(work, load_database_url()))
+        count = asyncio.run(_in_unit(work, load_read_database_url()))
     print(f"exported {count} events to {args.out}")
     return 0
 
@@ -491,7 +497,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def work(database: Any, uow: Any) -> Any:
         return await StatsService().compute(uow, since, until)
 
-    stats = asyncio.run(_in_unit(work, load_database_url()))
+    stats = asyncio.run(_in_unit(work, load_read_database_url()))
     if args.format == "json":
         print(stats.model_dump_json(indent=2))
     else:

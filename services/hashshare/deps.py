@@ -1,8 +1,9 @@
 """FastAPI dependencies, as `Annotated` aliases used by every router.
 
 - `UoW`: one transaction per request; commits when the handler returns, rolls back when it
-  raises. Refused requests of an authenticated caller are audited by the error handlers
-  (`audit_refusal`), whatever the route.
+  raises. `ReadUoW`: the same on the read database (a replica, when configured), for the
+  read-only routes that tolerate its lag. Refused requests of an authenticated caller are
+  audited by the error handlers (`audit_refusal`), whatever the route.
 - `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
   scopes; both kinds of refusal are audited.
 - One alias per service (`Hashes`, `Matches`, ...), built once in the lifespan.
@@ -59,6 +60,16 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+async def get_read_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).read_database.unit() as uow:
+        yield uow
+
+
+# A transaction on HASHSHARE_READ_DATABASE_URL (a replica) when set, else on the primary: only
+# for read-only routes that tolerate the replica's lag.
+ReadUoW = Annotated[UnitOfWork, Depends(get_read_uow, scope="function")]
 
 
 def _service(name: str) -> Any:

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     database: Database
+    # Reads that tolerate a replica's lag; the primary itself unless one is configured.
+    read_database: Database
     verifier: TokenVerifier
     holder: IndexHolder
     audit: AuditWriter
@@ -68,6 +70,11 @@ class Runtime:
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
         """Wire the components; nothing runs until `start`."""
         database = Database(settings.database_url, settings.sqlite_busy_timeout_seconds)
+        read_database = database
+        if settings.read_database_url is not None:
+            read_database = Database(
+                settings.read_database_url, settings.sqlite_busy_timeout_seconds
+            )
         holder = IndexHolder(settings.hit_cache_size)
         audit = AuditWriter(database.engine)
         changes = ChangeService(holder)
@@ -85,6 +92,7 @@ class Runtime:
         return cls(
             settings=settings,
             database=database,
+            read_database=read_database,
             verifier=verifier,
             holder=holder,
             audit=audit,
@@ -100,7 +108,7 @@ class Runtime:
             members=MemberService(),
             access=AccessControl(database, settings.access_refresh_seconds),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, audit),
-            audit_log=AuditService(database, checkpoint_signer(settings)),
+            audit_log=AuditService(read_database, checkpoint_signer(settings)),
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
@@ -124,6 +132,8 @@ class Runtime:
         await self.follower.stop()
         await self.holder.stop()
         await self.database.dispose()
+        if self.read_database is not self.database:
+            await self.read_database.dispose()
 
 
 def checkpoint_signer(settings: Settings) -> CheckpointSigner | None:
