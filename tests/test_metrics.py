@@ -134,19 +134,25 @@ async def test_lookups_submissions_disputes_and_the_audit_writer_are_counted(api
     def moved(name: str, **labels: str) -> float:
         return _moved(before, after, name, **labels)
 
-    assert moved("hashshare_match_lookups_total", signal_type="pdq") == 2
-    assert moved("hashshare_match_hits_total", signal_type="pdq") == 1
-    assert moved("hashshare_match_misses_total", signal_type="pdq") == 1
-    assert moved("hashshare_match_lookups_total", signal_type="md5") == 3
-    assert moved("hashshare_match_hits_total", signal_type="md5") == 1
-    assert moved("hashshare_match_misses_total", signal_type="md5") == 2
-    assert moved("hashshare_submissions_total", outcome="created") == 2
-    assert moved("hashshare_submissions_total", outcome="existing") == 1
-    assert moved("hashshare_submissions_total", outcome="updated") == 1
-    assert moved("hashshare_submissions_total", outcome="rejected") == 2
+    by_signal_type = {
+        (kind, signal_type): moved(f"hashshare_match_{kind}_total", signal_type=signal_type)
+        for kind in ("lookups", "hits", "misses")
+        for signal_type in ("pdq", "md5")
+    }
+    assert by_signal_type == {
+        ("lookups", "pdq"): 2,
+        ("hits", "pdq"): 1,
+        ("misses", "pdq"): 1,
+        ("lookups", "md5"): 3,
+        ("hits", "md5"): 1,
+        ("misses", "md5"): 2,
+    }
+    outcomes = ("created", "existing", "updated", "rejected")
+    submissions = [moved("hashshare_submissions_total", outcome=o) for o in outcomes]
+    assert submissions == [2, 1, 1, 2]
     assert moved("hashshare_feedback_total", verdict="disagree") == 1
-    assert moved("hashshare_disputes_total", outcome="opened") == 1
-    assert moved("hashshare_disputes_total", outcome="reinstated") == 1
+    disputes = [moved("hashshare_disputes_total", outcome=o) for o in ("opened", "reinstated")]
+    assert disputes == [1, 1]
     # The match's event and the refused submission's went through the group-committing writer.
     batches = moved("hashshare_audit_batch_events_count")
     assert batches >= 1

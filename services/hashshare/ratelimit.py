@@ -14,8 +14,6 @@ every `audit_seconds`, carrying how many were refused (`details.refused`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from hashshare.audit.service import Outcome
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.principal import Actor
 from hashshare.errors import RateLimited
+from hashshare.periodic import Periodic
 
 ACTION = "request.rate_limited"
 
@@ -47,12 +46,11 @@ class RateLimiter:
     ) -> None:
         self.per_second = per_second
         self.burst = burst
-        self.audit_seconds = audit_seconds
         self._audit = audit
         self._buckets: dict[str, _Bucket] = {}
         # Members refused since their last event; a member in here is not recorded at once.
         self._pending: dict[str, _Refusals] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._auditor = Periodic("rate-limit audit", audit_seconds, self.flush)
 
     @property
     def enabled(self) -> bool:
@@ -115,23 +113,13 @@ class RateLimiter:
 
     def start(self) -> None:
         if self.enabled:
-            self._task = asyncio.create_task(self._run(), name="hashshare-rate-limit-audit")
+            self._auditor.start()
 
     async def stop(self) -> None:
         """Stop, and record the refusals counted since the last event."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._auditor.stop()
         await self.flush()
         self._pending.clear()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.audit_seconds)
-            with contextlib.suppress(Exception):  # the writer logs what it could not write
-                await self.flush()
 
 
 def _details(refused: int, routes: dict[str, int], limiter: RateLimiter) -> dict[str, object]:

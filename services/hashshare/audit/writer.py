@@ -30,6 +30,7 @@ from hashshare.audit.service import Outcome, new_event
 from hashshare.auth.principal import Actor
 from hashshare.db import is_postgresql
 from hashshare.instruments import AUDIT_BATCH_EVENTS, AUDIT_COMMIT_SECONDS
+from hashshare.periodic import cancel
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,8 @@ class AuditWriter:
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await asyncio.gather(*self._writing, return_exceptions=True)
         while self._queue:
             await self._write(self._take())

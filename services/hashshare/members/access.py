@@ -10,9 +10,6 @@ If the database cannot be read, the last list is kept (and the failure logged).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +18,7 @@ from hashshare.auth.tokens import TokenClaims
 from hashshare.db import Database
 from hashshare.errors import AuthenticationError, PermissionDenied
 from hashshare.members.repository import MemberRepository
-
-log = logging.getLogger(__name__)
+from hashshare.periodic import Periodic
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +65,8 @@ class AccessControl:
 
     def __init__(self, database: Database, refresh_seconds: float) -> None:
         self._database = database
-        self.refresh_seconds = refresh_seconds
         self.current = AccessList()
-        self._task: asyncio.Task[None] | None = None
+        self._refresher = Periodic("access-list refresh", refresh_seconds, self.refresh)
 
     async def admit(self, claims: TokenClaims) -> None:
         """Raise the refusal of a verified token, if it has one."""
@@ -107,19 +102,7 @@ class AccessControl:
         """Read the list once (a suspended member is refused from the first request), then
         keep it fresh."""
         await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="hashshare-access-refresh")
+        self._refresher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("could not re-read suspended members and revoked tokens")
+        await self._refresher.stop()
