@@ -81,6 +81,7 @@ async def test_figures_move_with_the_traffic(api: Api) -> None:
     )
     assert after[("hashshare_feed_behind_changes", ())] == 0
     assert after[("hashshare_index_kernel", (("kernel", "compiled"),))] == 1
+    assert 0 <= after[("hashshare_access_list_age_seconds", ())] < 60
 
 
 Found = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -11,6 +11,7 @@ If the database cannot be read, the last list is kept (and the failure logged).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -66,6 +67,7 @@ class AccessControl:
     def __init__(self, database: Database, refresh_seconds: float) -> None:
         self._database = database
         self.current = AccessList()
+        self.refreshed_at = time.monotonic()
         self._refresher = Periodic("access-list refresh", refresh_seconds, self.refresh)
 
     async def admit(self, claims: TokenClaims) -> None:
@@ -97,6 +99,12 @@ class AccessControl:
 
     async def refresh(self) -> None:
         self.current = await read_access_list(self._database)
+        self.refreshed_at = time.monotonic()
+
+    def age(self) -> float:
+        """Seconds since the list was last read: far above the refresh interval, suspensions
+        and revocations are not reaching this process."""
+        return time.monotonic() - self.refreshed_at
 
     async def start(self) -> None:
         """Read the list once (a suspended member is refused from the first request), then
