@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hashshare.auth.tokens import TokenClaims
 from hashshare.db import Database
@@ -53,10 +53,6 @@ async def read_access_list(database: Database) -> AccessList:
     )
 
 
-def revoked_token() -> AuthenticationError:
-    return AuthenticationError("this token has been revoked", code="token_revoked")
-
-
 def suspended_member(member_id: str) -> PermissionDenied:
     return PermissionDenied(f"member {member_id!r} is suspended", code="member_suspended")
 
@@ -74,7 +70,7 @@ class AccessControl:
         """Raise the refusal of a verified token, if it has one."""
         access = self.current
         if access.revoked(claims):
-            raise revoked_token()
+            raise AuthenticationError("this token has been revoked", code="token_revoked")
         member = claims.member
         if member in access.active:
             return
@@ -89,13 +85,7 @@ class AccessControl:
             raise AuthenticationError("token names an unknown member", code="unknown_member")
         if not member.active:
             raise suspended_member(member_id)
-        access = self.current
-        self.current = AccessList(
-            active=access.active | {member_id},
-            suspended=access.suspended,
-            revoked_jtis=access.revoked_jtis,
-            revoked_before=access.revoked_before,
-        )
+        self.current = replace(self.current, active=self.current.active | {member_id})
 
     async def refresh(self) -> None:
         self.current = await read_access_list(self._database)
