@@ -181,7 +181,7 @@ async def _add_member(url: str) -> None:
     try:
         async with service_database.unit() as uow:
             actor = Actor(sub="benchmark", member_id=None, request_id=None)
-            await MemberService(service_database, 0).add(uow, actor, MEMBER, "Benchmarks")
+            await MemberService().add(uow, actor, MEMBER, "Benchmarks")
     finally:
         await service_database.dispose()
 

@@ -41,7 +41,15 @@ PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
 REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
 # Production-mode settings need an audit key like any deployment.
 AUDIT_KEY = "test-audit-key-of-at-least-thirty-two-bytes"
-TABLES = ("audit_events", "changes", "feedback", "contributions", "hashes", "members")
+TABLES = (
+    "audit_events",
+    "changes",
+    "feedback",
+    "contributions",
+    "hashes",
+    "token_revocations",
+    "members",
+)
 
 _pg_skip_reason: str | None = None
 
@@ -156,7 +164,7 @@ async def _truncate(engine: AsyncEngine) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(dev_mode=True, database_url=database_url, member_cache_seconds=0)
+    return Settings(dev_mode=True, database_url=database_url)
 
 
 @dataclass
@@ -270,6 +278,8 @@ async def api(settings: Settings, _shared_apps: SharedApps) -> Api:
     else:
         await _empty_again(started)
     await started.add_member("alpha", "beta")
+    # A shared app's access list may remember members of an earlier test.
+    await started.app.state.runtime.access.refresh()
     return started
 
 

@@ -90,7 +90,6 @@ def running_service(database_url: str, extra_env: Mapping[str, str] | None = Non
         **os.environ,
         "HASHSHARE_DEV_MODE": "1",
         "HASHSHARE_DATABASE_URL": database_url,
-        "HASHSHARE_MEMBER_CACHE_SECONDS": "0",
         **(extra_env or {}),
     }
     arguments = ["serve", "--port", str(port), "--log-level", "warning"]

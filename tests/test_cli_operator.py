@@ -83,6 +83,22 @@ def test_config_check_names_a_schema_older_than_the_code(
     assert "is at schema 0002, this code needs" in capsys.readouterr().out
 
 
+def test_config_check_checks_the_read_database_too(
+    sqlite_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    upgrade(sqlite_db)
+    replica = f"sqlite+aiosqlite:///{tmp_path / 'replica.db'}"
+    upgrade(replica, "0003")
+    monkeypatch.setenv("HASHSHARE_READ_DATABASE_URL", replica)
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "reachable, schema current" in out  # the primary
+    assert "replica.db is at schema 0003, this code needs" in out
+
+
 def test_commands_that_read_or_migrate_need_no_keys(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

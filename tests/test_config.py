@@ -278,3 +278,9 @@ def test_outside_dev_mode_the_development_audit_key_is_refused(public_pem: str) 
 
 def test_dev_mode_supplies_an_audit_key() -> None:
     assert Settings(dev_mode=True, audit_key=None).audit_key == DEFAULT_DEV_AUDIT_KEY
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    undocumented = [name for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
+    assert undocumented == []

@@ -81,6 +81,85 @@ async def test_figures_move_with_the_traffic(api: Api) -> None:
     )
     assert after[("hashshare_feed_behind_changes", ())] == 0
     assert after[("hashshare_index_kernel", (("kernel", "compiled"),))] == 1
+    assert 0 <= after[("hashshare_access_list_age_seconds", ())] < 60
+
+
+Found = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+LABELS = ["attacker-manifesto"]
+
+
+def _moved(before: Found, after: Found, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def _submit(api: Api, values: list[tuple[str, str]], labels: list[str] = LABELS) -> int:
+    body = {"hashes": [{"signal_type": t, "value": v, "labels": labels} for t, v in values]}
+    response = await api.client.post("/v1/hashes", json=body, headers=api.auth("alpha"))
+    return response.status_code
+
+
+async def test_lookups_submissions_disputes_and_the_audit_writer_are_counted(api: Api) -> None:
+    before = await _scrape(api)
+    md5 = "ab" * 16
+    assert await _submit(api, [("pdq", PDQ), ("md5", md5)]) == 200  # 2 created
+    assert await _submit(api, [("pdq", PDQ)]) == 200  # existing
+    assert await _submit(api, [("pdq", PDQ)], ["glorification-of-terrorist-acts"]) == 200
+    assert await _submit(api, [("pdq", "00" * 32), ("md5", "zz")]) == 422  # 2 rejected
+    queries = [
+        {"signal_type": "pdq", "value": PDQ},
+        {"signal_type": "pdq", "value": "0f" * 32},
+        {"signal_type": "md5", "value": md5},
+        {"signal_type": "md5", "value": "cd" * 16},
+        {"signal_type": "md5", "value": "ef" * 16},
+    ]
+    matched = await api.client.post(
+        "/v1/match", json={"queries": queries}, headers=api.auth("beta", "hashes:match")
+    )
+    assert matched.json()["matched_queries"] == 2
+    hash_id = matched.json()["results"][0]["matches"][0]["hash_id"]
+    judged = await api.client.post(
+        f"/v1/hashes/{hash_id}/feedback",
+        json={"verdict": "disagree", "reason": "not-terrorist-content"},
+        headers=api.auth("beta", "hashes:feedback"),
+    )
+    assert judged.json()["status"] == "disputed"  # one contributor: one disagreement
+    resolved = await api.client.post(
+        f"/v1/hashes/{hash_id}/resolution",
+        json={"decision": "reinstate", "reason": "The listing stands."},
+        headers=api.auth("beta", "admin"),
+    )
+    assert resolved.status_code == 200
+    after = await _scrape(api)
+
+    def moved(name: str, **labels: str) -> float:
+        return _moved(before, after, name, **labels)
+
+    by_signal_type = {
+        (kind, signal_type): moved(f"hashshare_match_{kind}_total", signal_type=signal_type)
+        for kind in ("lookups", "hits", "misses")
+        for signal_type in ("pdq", "md5")
+    }
+    assert by_signal_type == {
+        ("lookups", "pdq"): 2,
+        ("hits", "pdq"): 1,
+        ("misses", "pdq"): 1,
+        ("lookups", "md5"): 3,
+        ("hits", "md5"): 1,
+        ("misses", "md5"): 2,
+    }
+    outcomes = ("created", "existing", "updated", "rejected")
+    submissions = [moved("hashshare_submissions_total", outcome=o) for o in outcomes]
+    assert submissions == [2, 1, 1, 2]
+    assert moved("hashshare_feedback_total", verdict="disagree") == 1
+    disputes = [moved("hashshare_disputes_total", outcome=o) for o in ("opened", "reinstated")]
+    assert disputes == [1, 1]
+    # The match's event and the refused submission's went through the group-committing writer.
+    batches = moved("hashshare_audit_batch_events_count")
+    assert batches >= 1
+    assert moved("hashshare_audit_batch_events_sum") >= batches
+    assert moved("hashshare_audit_commit_seconds_count") == batches
+    assert moved("hashshare_audit_commit_seconds_sum") > 0
 
 
 def _free_port() -> int:

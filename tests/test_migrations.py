@@ -24,6 +24,7 @@ APP_TABLES = {
     "feedback",
     "hashes",
     "members",
+    "token_revocations",
 }
 
 

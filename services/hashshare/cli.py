@@ -8,14 +8,22 @@ import getpass
 import json
 import os
 import sys
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hashshare import __version__
 from hashshare.analyst import connection as analyst_connection
 from hashshare.analyst import register as register_analyst_commands
-from hashshare.config import ConfigError, Settings, load_database_url, load_settings
+from hashshare.config import (
+    ConfigError,
+    Settings,
+    load_database_url,
+    load_read_database_url,
+    load_settings,
+)
 from hashshare.failures import redact_url
 from hashshare.hashing import cli as hashing_cli
 
@@ -142,7 +150,7 @@ def cmd_member_add(args: argparse.Namespace) -> int:
     from hashshare.members.service import MemberService
 
     async def work(database: Any, uow: Any) -> Any:
-        return await MemberService(database, 0).add(uow, _cli_actor(), args.id, args.name)
+        return await MemberService().add(uow, _cli_actor(), args.id, args.name)
 
     member = asyncio.run(_in_unit(work))
     print(f"added member {member.id} ({member.name})")
@@ -153,13 +161,83 @@ def cmd_member_list(args: argparse.Namespace) -> int:
     from hashshare.members.service import MemberService
 
     async def work(database: Any, uow: Any) -> Any:
-        members = await MemberService(database, 0).list(uow)
+        members = await MemberService().list(uow)
         return [(m.id, m.name, m.active, m.created_at) for m in members]
 
     rows = asyncio.run(_in_unit(work, load_database_url()))
     for member_id, name, active, created_at in rows:
-        state = "active" if active else "inactive"
+        state = "active" if active else "suspended"
         print(f"{member_id}\t{name}\t{state}\t{created_at.isoformat()}")
+    return 0
+
+
+def cmd_member_suspend(args: argparse.Namespace) -> int:
+    from hashshare.members.service import MemberService
+
+    async def work(database: Any, uow: Any) -> bool:
+        changed: bool = await MemberService().suspend(uow, _cli_actor(), args.id, args.reason)
+        return changed
+
+    changed = asyncio.run(_in_unit(work, load_database_url()))
+    print(f"suspended member {args.id}" if changed else f"member {args.id} was already suspended")
+    return 0
+
+
+def cmd_member_reactivate(args: argparse.Namespace) -> int:
+    from hashshare.members.service import MemberService
+
+    async def work(database: Any, uow: Any) -> bool:
+        changed: bool = await MemberService().reactivate(uow, _cli_actor(), args.id)
+        return changed
+
+    changed = asyncio.run(_in_unit(work, load_database_url()))
+    print(f"reactivated member {args.id}" if changed else f"member {args.id} was not suspended")
+    return 0
+
+
+def _time_argument(text: str) -> datetime:
+    """`now`, or an ISO 8601 time with its zone."""
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-12-07T12:00:00Z) nor 'now'"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} must say its zone (e.g. Z or +01:00)")
+    return moment
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from hashshare.members.service import MemberService
+
+    if (args.jti is None) == (args.member is None):
+        raise ConfigError("name either --jti, or --member with --issued-before")
+    if args.member is not None and args.issued_before is None:
+        raise ConfigError("--member needs --issued-before (a time, or 'now')")
+    if args.jti is not None and args.issued_before is not None:
+        raise ConfigError("--issued-before goes with --member, not with --jti")
+
+    async def work(database: Any, uow: Any) -> bool:
+        members = MemberService()
+        if args.jti is not None:
+            changed: bool = await members.revoke_token(uow, _cli_actor(), args.jti, args.reason)
+            return changed
+        await members.revoke_issued_before(
+            uow, _cli_actor(), args.member, args.issued_before, args.reason
+        )
+        return True
+
+    changed = asyncio.run(_in_unit(work, load_database_url()))
+    if args.jti is not None:
+        print(f"revoked token {args.jti}" if changed else f"token {args.jti} was already revoked")
+    else:
+        print(
+            f"revoked the tokens of member {args.member} issued before "
+            f"{args.issued_before.isoformat()}"
+        )
     return 0
 
 
@@ -172,7 +250,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     scopes = args.scope.split()
 
     async def work(database: Any, uow: Any) -> str:
-        member = await MemberService(database, 0).get(uow, args.member)
+        member = await MemberService().get(uow, args.member)
         if member is None or not member.active:
             raise ConfigError(f"no active member {args.member!r}; add it with `member add`")
         token = issue_token(
@@ -181,6 +259,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             scopes=scopes,
             sub=args.sub or f"{args.member}-token",
             ttl_seconds=args.ttl,
+            jti=jti,
         )
         await record(
             uow.session,
@@ -191,11 +270,16 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
                 "sub": args.sub,
                 "scopes": sorted(scopes),
                 "ttl": args.ttl,
+                "jti": jti,
             },
         )
         return token
 
+    # The token id goes to the audit log and to stderr (stdout is the token alone, for
+    # scripts): it is what `hashshare token revoke --jti` names.
+    jti = uuid.uuid4().hex
     print(asyncio.run(_in_unit(work)))
+    print(f"token id (jti): {jti}", file=sys.stderr)
     return 0
 
 
@@ -211,7 +295,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 count += 1
             return count
 
-        count = asyncio.run(_in_unit(work, load_database_url()))
+        count = asyncio.run(_in_unit(work, load_read_database_url()))
     print(f"exported {count} events to {args.out}")
     return 0
 
@@ -454,7 +538,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def work(database: Any, uow: Any) -> Any:
         return await StatsService().compute(uow, since, until)
 
-    stats = asyncio.run(_in_unit(work, load_database_url()))
+    stats = asyncio.run(_in_unit(work, load_read_database_url()))
     if args.format == "json":
         print(stats.model_dump_json(indent=2))
     else:
@@ -562,6 +646,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="display name")
     add.set_defaults(func=cmd_member_add)
     member.add_parser("list", help="list members").set_defaults(func=cmd_member_list)
+    suspend = member.add_parser(
+        "suspend", help="refuse every token of a member until it is reactivated (audited)"
+    )
+    suspend.add_argument("id")
+    suspend.add_argument("--reason", help="recorded in the audit event")
+    suspend.set_defaults(func=cmd_member_suspend)
+    reactivate = member.add_parser("reactivate", help="lift a suspension (audited)")
+    reactivate.add_argument("id")
+    reactivate.set_defaults(func=cmd_member_reactivate)
 
     token = commands.add_parser("token", help="bearer tokens").add_subparsers(
         dest="token_command", required=True, metavar="SUBCOMMAND"
@@ -572,6 +665,19 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     issue.add_argument("--sub", help="subject (who uses the token); default MEMBER-token")
     issue.set_defaults(func=cmd_token_issue)
+    revoke = token.add_parser(
+        "revoke",
+        help="refuse one token (--jti), or a member's tokens issued before a time (audited)",
+    )
+    revoke.add_argument("--jti", help="the token's id (its jti claim)")
+    revoke.add_argument("--member", help="revoke this member's tokens...")
+    revoke.add_argument(
+        "--issued-before",
+        type=_time_argument,
+        help="...issued (iat) before this ISO 8601 time with zone, or 'now'",
+    )
+    revoke.add_argument("--reason", help="recorded in the audit event")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="audit_command", required=True, metavar="SUBCOMMAND"

@@ -40,12 +40,12 @@ class ConfigProblems(ValueError):
 DATABASE_DRIVERS = ("sqlite+aiosqlite:", "postgresql+asyncpg:")
 
 
-def check_database_url(url: str) -> str:
+def check_database_url(url: str, name: str = "HASHSHARE_DATABASE_URL") -> str:
     """Refuse a URL whose driver hashshare does not ship (say, `postgresql://`)."""
     if not url.startswith(DATABASE_DRIVERS):
         scheme = url.split("://", 1)[0] if "://" in url else url[:20]
         raise ValueError(
-            f"HASHSHARE_DATABASE_URL must start with postgresql+asyncpg:// or "
+            f"{name} must start with postgresql+asyncpg:// or "
             f"sqlite+aiosqlite:/// (it starts with {scheme!r}); hashshare reaches PostgreSQL "
             "through asyncpg"
         )
@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///./hashshare.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="A read-only copy (a PostgreSQL streaming replica) for the reads that "
+        "tolerate its lag: statistics, the audit log's list, verification and export, and the "
+        "`report` and `audit export` commands. Unset: the primary serves them.",
     )
     dev_mode: bool = Field(default=False, description="Accept a shared HS256 secret.")
     jwt_secret: str | None = Field(default=None, description="HS256 secret (development only).")
@@ -104,8 +110,21 @@ class Settings(BaseSettings):
         default=1, ge=1, description="The same, for a hash with a single contributor."
     )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
-    member_cache_seconds: float = Field(
-        default=10.0, ge=0, description="How long a known, active member is trusted from memory."
+    access_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each process re-reads suspended members and revoked tokens: a "
+        "suspension or revocation takes effect on every replica within this long.",
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a member may make per second on average, in each process "
+        "(0: no limit); beyond it, 429 rate_limited with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        default=50, ge=1, description="Requests a member may make at once within that rate."
     )
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(
@@ -180,6 +199,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         return check_database_url(value)
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _check_read_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_database_url(value, "HASHSHARE_READ_DATABASE_URL")
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
@@ -297,18 +321,35 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HASHSHARE_", extra="ignore")
 
     database_url: str = Settings.model_fields["database_url"].default
+    read_database_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         return check_database_url(value)
 
+    @field_validator("read_database_url")
+    @classmethod
+    def _check_read_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_database_url(value, "HASHSHARE_READ_DATABASE_URL")
 
-def load_database_url() -> str:
-    """HASHSHARE_DATABASE_URL (or the default), checked; no other setting is read."""
+
+def _database_settings() -> DatabaseSettings:
     from pydantic import ValidationError
 
     try:
-        return DatabaseSettings().database_url
+        return DatabaseSettings()
     except ValidationError as exc:
         raise ConfigError("; ".join(p for e in exc.errors() for p in _describe(e))) from exc
+
+
+def load_database_url() -> str:
+    """HASHSHARE_DATABASE_URL (or the default), checked; no other setting is read."""
+    return _database_settings().database_url
+
+
+def load_read_database_url() -> str:
+    """Where reads that tolerate a replica's lag go: HASHSHARE_READ_DATABASE_URL, else the
+    primary."""
+    settings = _database_settings()
+    return settings.read_database_url or settings.database_url

@@ -106,11 +106,13 @@ def check(database: bool = True) -> Report:
     if settings is not None:
         _check_keys(settings, report)
     if database:
-        from hashshare.config import load_database_url
+        from hashshare.config import load_database_url, load_read_database_url
 
         try:
-            url = load_database_url()
+            url, read_url = load_database_url(), load_read_database_url()
         except ConfigError:
             return report  # already reported with the other settings
         _check_database(url, report)
+        if read_url != url:
+            _check_database(read_url, report)
     return report

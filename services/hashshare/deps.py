@@ -1,8 +1,9 @@
 """FastAPI dependencies, as `Annotated` aliases used by every router.
 
 - `UoW`: one transaction per request; commits when the handler returns, rolls back when it
-  raises. Refused requests of an authenticated caller are audited by the error handlers
-  (`audit_refusal`), whatever the route.
+  raises. `ReadUoW`: the same on the read database (a replica, when configured), for the
+  read-only routes that tolerate its lag. Refused requests of an authenticated caller are
+  audited by the error handlers (`audit_refusal`), whatever the route.
 - `require_scope(...)`: authenticates the bearer token and checks that it carries one of the
   scopes; both kinds of refusal are audited.
 - One alias per service (`Hashes`, `Matches`, ...), built once in the lifespan.
@@ -59,6 +60,16 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+async def get_read_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with runtime_of(request).read_database.unit() as uow:
+        yield uow
+
+
+# A transaction on HASHSHARE_READ_DATABASE_URL (a replica) when set, else on the primary: only
+# for read-only routes that tolerate the replica's lag.
+ReadUoW = Annotated[UnitOfWork, Depends(get_read_uow, scope="function")]
 
 
 def _service(name: str) -> Any:
@@ -174,18 +185,23 @@ async def authenticate(request: Request, runtime: Runtime) -> Principal:
             anonymous,
             "auth.failed",
         ) from None
-    if not await runtime.members.is_active(claims.member):
+    try:
+        await runtime.access.admit(claims)
+    except HashshareError as exc:
         raise await _refuse(
             request,
             runtime,
-            AuthenticationError("token names an unknown or inactive member", code="unknown_member"),
+            exc,
             Actor(sub=claims.sub, member_id=claims.member, request_id=request_id),
             "auth.failed",
-        )
+        ) from None
     principal = Principal(
         sub=claims.sub, member_id=claims.member, scopes=claims.scopes, request_id=request_id
     )
     request.state.principal = principal
+    if runtime.limiter.enabled:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        await runtime.limiter.admit(principal.actor, f"{request.method} {route}")
     return principal
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hashshare.errors import HashshareError, error_body
+from hashshare.errors import HashshareError, RateLimited, error_body
 from hashshare.faults import RETRY_AFTER_SECONDS, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
 async def _hashshare_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HashshareError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 

@@ -63,6 +63,17 @@ class NotMultipart(HashshareError):
     code = "unsupported_media_type"
 
 
+class RateLimited(HashshareError):
+    """Too many requests from one member; `retry_after` seconds say when to come back."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class Unavailable(HashshareError):
     status_code = 503
     code = "unavailable"
@@ -84,6 +95,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing, malformed or invalid token."},
     403: {"model": ErrorBody, "description": "The token lacks the scope, or not yours."},
     413: {"model": ErrorBody, "description": "Request body over the configured limit."},
+    429: {
+        "model": ErrorBody,
+        "description": "`rate_limited`: the member's requests are over the configured rate; "
+        "retry after `Retry-After` seconds.",
+    },
     422: {"model": ErrorBody, "description": "The request failed validation."},
     503: {
         "model": ErrorBody,

@@ -71,6 +71,11 @@ FEED_BEHIND_SECONDS = Gauge(
     "Age of the oldest change on the feed not yet applied to this process's index.",
     multiprocess_mode="max",
 )
+ACCESS_LIST_AGE = Gauge(
+    "hashshare_access_list_age_seconds",
+    "Seconds since this process last read suspended members and revoked tokens.",
+    multiprocess_mode="max",
+)
 AUDIT_HEAD = Gauge(
     "hashshare_audit_chain_head_seq",
     "Sequence number of the last event in the audit chain.",
@@ -95,6 +100,7 @@ async def _refresh(runtime: Runtime) -> None:
     feed = runtime.follower.position.status()
     FEED_BEHIND.set(feed["behind"])
     FEED_BEHIND_SECONDS.set(feed["behind_seconds"])
+    ACCESS_LIST_AGE.set(runtime.access.age())
     async with runtime.database.sessions() as session:
         head = (await session.execute(text("SELECT seq FROM audit_head"))).scalar()
     AUDIT_HEAD.set(head or 0)

@@ -5,7 +5,7 @@ from hashshare.changes.models import Change
 from hashshare.db import Base
 from hashshare.feedback.models import Feedback
 from hashshare.hashes.models import Contribution, Hash
-from hashshare.members.models import Member
+from hashshare.members.models import Member, TokenRevocation
 
 __all__ = [
     "AuditEvent",
@@ -16,4 +16,5 @@ __all__ = [
     "Feedback",
     "Hash",
     "Member",
+    "TokenRevocation",
 ]

@@ -32,7 +32,9 @@ from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
 from hashshare.matching.loader import load_indexes
 from hashshare.matching.service import MatchService
+from hashshare.members.access import AccessControl
 from hashshare.members.service import MemberService
+from hashshare.ratelimit import RateLimiter
 from hashshare.stats.service import StatsService
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     database: Database
+    # Reads that tolerate a replica's lag; the primary itself unless one is configured.
+    read_database: Database
     verifier: TokenVerifier
     holder: IndexHolder
     audit: AuditWriter
@@ -55,6 +59,8 @@ class Runtime:
     matches: MatchService
     images: ImageService
     members: MemberService
+    access: AccessControl
+    limiter: RateLimiter
     audit_log: AuditService
     stats: StatsService
     reference: ReferenceService
@@ -64,6 +70,11 @@ class Runtime:
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
         """Wire the components; nothing runs until `start`."""
         database = Database(settings.database_url, settings.sqlite_busy_timeout_seconds)
+        read_database = database
+        if settings.read_database_url is not None:
+            read_database = Database(
+                settings.read_database_url, settings.sqlite_busy_timeout_seconds
+            )
         holder = IndexHolder(settings.hit_cache_size)
         audit = AuditWriter(database.engine)
         changes = ChangeService(holder)
@@ -81,6 +92,7 @@ class Runtime:
         return cls(
             settings=settings,
             database=database,
+            read_database=read_database,
             verifier=verifier,
             holder=holder,
             audit=audit,
@@ -93,8 +105,10 @@ class Runtime:
             feedback=FeedbackService(settings, hashes, changes),
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),
-            members=MemberService(database, settings.member_cache_seconds),
-            audit_log=AuditService(database, checkpoint_signer(settings)),
+            members=MemberService(),
+            access=AccessControl(database, settings.access_refresh_seconds),
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, audit),
+            audit_log=AuditService(read_database, checkpoint_signer(settings)),
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
@@ -107,13 +121,19 @@ class Runtime:
         )
         self.follower.start_at(head)
         await self.follower.start()
+        await self.access.start()
         self.audit.start()
+        self.limiter.start()
 
     async def stop(self) -> None:
+        await self.limiter.stop()
         await self.audit.stop()
+        await self.access.stop()
         await self.follower.stop()
         await self.holder.stop()
         await self.database.dispose()
+        if self.read_database is not self.database:
+            await self.read_database.dispose()
 
 
 def checkpoint_signer(settings: Settings) -> CheckpointSigner | None:

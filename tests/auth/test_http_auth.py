@@ -409,7 +409,6 @@ async def _production_api(
 ) -> Api:
     settings = Settings(
         database_url=database_url,
-        member_cache_seconds=0,
         audit_key=AUDIT_KEY,
         jwt_public_keys={kid: _public_pem(key) for kid, key in keys.items()},
     )

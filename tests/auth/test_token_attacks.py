@@ -134,7 +134,6 @@ async def test_a_kid_with_path_or_url_characters_names_no_key(
     api = await api_factory(
         Settings(
             database_url=database_url,
-            member_cache_seconds=0,
             audit_key=AUDIT_KEY,
             jwt_public_keys={"idp-1": _pem(key), "idp-2": _pem(key)},
         )
@@ -144,3 +143,43 @@ async def test_a_kid_with_path_or_url_characters_names_no_key(
     status, code, (action, details) = await _refusal(api, token)
     assert (status, code) == (401, "unknown_key")
     assert (action, details["code"]) == ("auth.failed", "unknown_key")
+
+
+async def test_a_valid_token_of_a_suspended_member_is_refused_and_audited(api: Api) -> None:
+    from hashshare.auth.principal import Actor
+
+    runtime = api.app.state.runtime
+    async with runtime.database.unit() as uow:
+        await runtime.members.suspend(uow, Actor("cli:operator", None, None), "alpha", None)
+    await runtime.access.refresh()
+    token = jwt.encode(_claims(), str(api.settings.jwt_secret), algorithm="HS256")
+    status, code, (action, details) = await _refusal(api, token)
+    assert (status, code) == (403, "member_suspended")
+    assert (action, details["code"]) == ("auth.failed", "member_suspended")
+    rows = await api.sql(
+        "SELECT actor, member_id FROM audit_events WHERE action = 'auth.failed' ORDER BY id DESC"
+    )
+    assert rows[0] == ("crafted", "alpha")
+
+
+async def test_a_token_naming_a_revoked_jti_is_refused_even_with_other_claims(api: Api) -> None:
+    from hashshare.auth.principal import Actor
+
+    runtime = api.app.state.runtime
+    async with runtime.database.unit() as uow:
+        await runtime.members.revoke_token(uow, Actor("cli:operator", None, None), "j-1", None)
+    await runtime.access.refresh()
+    # A fresh signature, another subject and scope: the jti alone decides.
+    claims = {**_claims(scope="audit:read"), "sub": "someone-else", "jti": "j-1"}
+    token = jwt.encode(claims, str(api.settings.jwt_secret), algorithm="HS256")
+    status, code, (action, details) = await _refusal(api, token)
+    assert (status, code) == (401, "token_revoked")
+    assert (action, details["code"]) == ("auth.failed", "token_revoked")
+
+
+@pytest.mark.parametrize("jti", [17, "", "j" * 201, ["j-1"]])
+async def test_a_malformed_jti_claim_is_refused(api: Api, jti: Any) -> None:
+    token = jwt.encode({**_claims(), "jti": jti}, str(api.settings.jwt_secret), algorithm="HS256")
+    status, code, (action, details) = await _refusal(api, token)
+    assert (status, code) == (401, "invalid_claim")
+    assert (action, details["code"]) == ("auth.failed", "invalid_claim")

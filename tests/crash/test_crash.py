@@ -55,7 +55,6 @@ def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
         **os.environ,
         "HASHSHARE_DEV_MODE": "1",
         "HASHSHARE_DATABASE_URL": database_url,
-        "HASHSHARE_MEMBER_CACHE_SECONDS": "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "hashshare", "serve", "--port", str(port), "--log-level", "error"],
@@ -226,7 +225,7 @@ def _check(base_url: str, database_url: str, settings: Settings, ledger: Ledger)
 
 async def _add_members(url: str) -> None:
     database = Database(url)
-    members = MemberService(database, 0)
+    members = MemberService()
     try:
         async with database.unit() as uow:
             for member in ("alpha", "beta"):

@@ -151,7 +151,6 @@ async def pg_api(
         Settings(
             dev_mode=True,
             database_url=own_postgres_url,
-            member_cache_seconds=0,
             feed_poll_seconds=0.2,
         )
     )
@@ -256,9 +255,7 @@ async def test_a_locked_sqlite_file_gives_bounded_waits_and_503(
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
     api = await api_factory(
-        Settings(
-            dev_mode=True, database_url=url, member_cache_seconds=0, sqlite_busy_timeout_seconds=0.5
-        )
+        Settings(dev_mode=True, database_url=url, sqlite_busy_timeout_seconds=0.5)
     )
     await api.add_member("alpha")
     submit = api.auth("alpha", ["hashes:submit"])

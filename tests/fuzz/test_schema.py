@@ -44,7 +44,7 @@ TOKENS = [*sorted(ALL_SCOPES), "all", "none"]
 
 async def _add_members(url: str) -> None:
     database = Database(url)
-    members = MemberService(database, 0)
+    members = MemberService()
     try:
         async with database.unit() as uow:
             for member in ("alpha", "beta"):
@@ -59,7 +59,6 @@ _DIRECTORY = Path(tempfile.mkdtemp(prefix="hashshare-fuzz-"))
 SETTINGS = Settings(
     dev_mode=True,
     database_url=f"sqlite+aiosqlite:///{_DIRECTORY / 'fuzz.db'}",
-    member_cache_seconds=0,
     # A generated `wait=` long-polls the feed; keep it within the client's read timeout.
     feed_max_wait_seconds=1,
 )

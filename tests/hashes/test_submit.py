@@ -387,9 +387,7 @@ async def test_batch_over_the_configured_item_limit_is_refused(
     database_url: str, api_factory: Callable[[Settings], Awaitable[Api]]
 ) -> None:
     small = await api_factory(
-        Settings(
-            dev_mode=True, database_url=database_url, max_submit_items=3, member_cache_seconds=0
-        )
+        Settings(dev_mode=True, database_url=database_url, max_submit_items=3)
     )
     await small.add_member("alpha")
 
@@ -404,9 +402,7 @@ async def test_batch_at_the_configured_item_limit_is_accepted(
     database_url: str, api_factory: Callable[[Settings], Awaitable[Api]]
 ) -> None:
     small = await api_factory(
-        Settings(
-            dev_mode=True, database_url=database_url, max_submit_items=3, member_cache_seconds=0
-        )
+        Settings(dev_mode=True, database_url=database_url, max_submit_items=3)
     )
     await small.add_member("alpha")
 

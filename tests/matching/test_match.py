@@ -237,9 +237,7 @@ async def test_too_many_queries_are_refused(
     database_url: str, api_factory: Callable[[Settings], Awaitable[Api]]
 ) -> None:
     small = await api_factory(
-        Settings(
-            dev_mode=True, database_url=database_url, max_match_queries=2, member_cache_seconds=0
-        )
+        Settings(dev_mode=True, database_url=database_url, max_match_queries=2)
     )
     await small.add_member("beta")
 

@@ -15,8 +15,12 @@ ACTIONS = frozenset(
         "hashes.submit",
         "match",
         "member.add",
+        "member.reactivate",
+        "member.suspend",
         "request.denied",  # any other 401/403 of an authenticated caller
+        "request.rate_limited",  # refusals over a member's rate, counted in `refused`
         "request.rejected",  # any other refusal (4xx) of an authenticated caller
         "token.issue",
+        "token.revoke",
     }
 )

@@ -11,7 +11,7 @@ from hashshare.audit.actions import ACTIONS
 from hashshare.audit.schemas import AuditPage, ChainVerdict, CheckpointOut
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import AuditLog, TimeRange, UoW, require_scope
+from hashshare.deps import AuditLog, ReadUoW, TimeRange, UoW, require_scope
 from hashshare.errors import ERROR_RESPONSES, ErrorBody, ValidationFailed
 from hashshare.validation import parse_cursor, storable
 
@@ -39,7 +39,7 @@ def _known_action(action: str | None) -> str | None:
 async def list_audit_events(
     principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
     audit_log: AuditLog,
-    uow: UoW,
+    uow: ReadUoW,
     period: TimeRange,
     member: Annotated[str | None, Query(max_length=64, description="Only this member.")] = None,
     action: Annotated[
@@ -68,7 +68,7 @@ async def list_audit_events(
 async def verify_audit_chain(
     principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
     audit_log: AuditLog,
-    uow: UoW,
+    uow: ReadUoW,
 ) -> ChainVerdict:
     return await audit_log.verify(uow)
 

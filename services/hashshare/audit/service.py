@@ -79,8 +79,8 @@ async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
 class AuditService:
     """Reading, exporting and verifying the audit log."""
 
-    def __init__(self, database: Database, signer: CheckpointSigner | None = None) -> None:
-        self._database = database
+    def __init__(self, read_database: Database, signer: CheckpointSigner | None = None) -> None:
+        self._read_database = read_database
         self._signer = signer
 
     async def checkpoint(self, uow: UnitOfWork, actor: Actor) -> CheckpointOut:
@@ -134,8 +134,8 @@ class AuditService:
 
     async def export(self) -> AsyncIterator[str]:
         """The whole log as JSON Lines, in a transaction of its own (a response streams after
-        the request's unit of work has ended)."""
-        async with self._database.unit() as uow:
+        the request's unit of work has ended), on the read database."""
+        async with self._read_database.unit() as uow:
             async for line in export_lines(uow.session):
                 yield line
 

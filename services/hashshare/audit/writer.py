@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +29,8 @@ from hashshare.audit.repository import append_events
 from hashshare.audit.service import Outcome, new_event
 from hashshare.auth.principal import Actor
 from hashshare.db import is_postgresql
+from hashshare.instruments import AUDIT_BATCH_EVENTS, AUDIT_COMMIT_SECONDS
+from hashshare.periodic import cancel
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +57,8 @@ class AuditWriter:
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await asyncio.gather(*self._writing, return_exceptions=True)
         while self._queue:
             await self._write(self._take())
@@ -110,6 +110,7 @@ class AuditWriter:
     async def _write(self, batch: Batch) -> None:
         events = [event for event, _ in batch]
         connection: AsyncConnection | None = None
+        started = time.perf_counter()
         try:
             connection = self._idle.pop() if self._idle else await self._connect()
             try:
@@ -125,6 +126,8 @@ class AuditWriter:
                 connection = await self._connect()
                 transaction = await _prepare(connection, events)
             await transaction.commit()
+            AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            AUDIT_BATCH_EVENTS.observe(len(events))
         except Exception as exc:
             log.exception("could not write %d audit events", len(batch))
             await _close(connection)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from hashshare.config import SYMMETRIC_ALGORITHMS, ConfigError, Settings
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "member", "scope")
 MAX_TOKEN_LENGTH = 8192
 VERIFIED_CACHE_SIZE = 10_000
+MAX_JTI_LENGTH = 200
 
 
 class TokenError(Exception):
@@ -41,6 +43,9 @@ class TokenClaims:
     member: str
     scopes: frozenset[str]
     expires_at: int
+    issued_at: int
+    # The token's own id (`jti`): what `hashshare token revoke --jti` names.
+    jti: str | None = None
 
 
 def _load_public_key(pem: str) -> Any:
@@ -154,6 +159,8 @@ class TokenVerifier:
             ) from None
         except jwt.DecodeError:
             raise TokenError("malformed_token", "token is not a well-formed JWT") from None
+        except jwt.exceptions.InvalidJTIError:
+            raise TokenError("invalid_claim", "jti must be a string") from None
         except jwt.PyJWTError:
             raise TokenError("invalid_token", "token is not valid") from None
         sub, member, scope = claims["sub"], claims["member"], claims["scope"]
@@ -161,6 +168,11 @@ class TokenVerifier:
             raise TokenError("invalid_claim", "sub and member must be non-empty strings")
         if not isinstance(scope, str):
             raise TokenError("invalid_claim", "scope must be a space-separated string")
+        jti = claims.get("jti")
+        if jti is not None and not (isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH):
+            raise TokenError(
+                "invalid_claim", f"jti must be a string of 1-{MAX_JTI_LENGTH} characters"
+            )
         return TokenClaims(
             sub=sub,
             member=member,
@@ -169,6 +181,8 @@ class TokenVerifier:
             # unknown scope to an issuer, would grant admin here.
             scopes=frozenset(scope.split(" ")) & ALL_SCOPES,
             expires_at=int(claims["exp"]),
+            issued_at=int(claims["iat"]),  # PyJWT checked it is a number
+            jti=jti,
         )
 
 
@@ -203,8 +217,10 @@ def issue_token(
     sub: str,
     ttl_seconds: int,
     now: int | None = None,
+    jti: str | None = None,
 ) -> str:
-    """Sign a token: with the shared secret in development mode, else with the private key."""
+    """Sign a token: with the shared secret in development mode, else with the private key.
+    Its `jti` (a new random id unless given) is what `hashshare token revoke --jti` names."""
     unknown = set(scopes) - ALL_SCOPES
     if unknown:
         raise ValueError(f"unknown scopes: {sorted(unknown)}; known: {sorted(ALL_SCOPES)}")
@@ -219,6 +235,7 @@ def issue_token(
         "scope": " ".join(sorted(set(scopes))),
         "iat": issued_at,
         "exp": issued_at + ttl_seconds,
+        "jti": jti or uuid.uuid4().hex,
     }
     symmetric = set(settings.jwt_algorithms) & SYMMETRIC_ALGORITHMS
     if settings.dev_mode and symmetric:

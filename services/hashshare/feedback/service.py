@@ -37,6 +37,7 @@ from hashshare.feedback.schemas import (
 )
 from hashshare.hashes.models import Hash, HashStatus
 from hashshare.hashes.service import HashService
+from hashshare.instruments import DISPUTES, FEEDBACK
 
 REASONS = frozenset(reason.value for reason in Reason)
 
@@ -151,11 +152,12 @@ class FeedbackService:
         disputed = is_disputed(self._settings, hash_row.contributors, counts)
         transition = None
         if hash_row.status == HashStatus.ACTIVE.value and disputed:
-            transition = (HashStatus.DISPUTED.value, "hash.disputed")
+            transition = (HashStatus.DISPUTED.value, "hash.disputed", "opened")
         elif hash_row.status == HashStatus.DISPUTED.value and not disputed:
-            transition = (HashStatus.ACTIVE.value, "hash.undisputed")
+            transition = (HashStatus.ACTIVE.value, "hash.undisputed", "withdrawn")
         if transition is not None:
-            status, action = transition
+            status, action, outcome = transition
+            DISPUTES.labels(outcome).inc()
             await self._hashes.set_status(uow, hash_row, status, now)
             await record(
                 uow.session,
@@ -193,6 +195,7 @@ class FeedbackService:
         feedback.comment = body.comment
         feedback.updated_at = now
         await repository.save(feedback)
+        FEEDBACK.labels(body.verdict).inc()
         await record(
             uow.session,
             principal.actor,
@@ -227,6 +230,7 @@ class FeedbackService:
             if previous == HashStatus.RETRACTED.value:
                 raise Conflict("the hash is already retracted", code="already_retracted")
             status = await self._hashes.retract_everyone(uow, hash_id, now)
+        DISPUTES.labels("reinstated" if body.decision == "reinstate" else "retracted").inc()
         await record(
             uow.session,
             principal.actor,

@@ -20,7 +20,7 @@ from hashshare.changes.entry import ChangeEntry
 from hashshare.changes.service import ChangeService
 from hashshare.config import Settings
 from hashshare.db import UnitOfWork, utcnow
-from hashshare.errors import NotFound, PermissionDenied
+from hashshare.errors import NotFound, PermissionDenied, ValidationFailed
 from hashshare.hashes.models import Contribution, Hash, HashStatus
 from hashshare.hashes.repository import (
     HashRepository,
@@ -38,6 +38,7 @@ from hashshare.hashes.schemas import (
     SubmitResponse,
     SubmitResult,
 )
+from hashshare.instruments import SUBMISSIONS
 from hashshare.labels.taxonomy import LabelError, validate_labels
 from hashshare.signals import SignalType
 from hashshare.validation import ItemErrors, check_batch_size, paced
@@ -172,8 +173,12 @@ class HashService:
         contribution's labels at once; only hashes stored before are re-derived from their
         contributions.
         """
-        check_batch_size(len(items), self._settings.max_submit_items, "hashes")
-        parsed = await _validate(items, self._settings)
+        try:
+            check_batch_size(len(items), self._settings.max_submit_items, "hashes")
+            parsed = await _validate(items, self._settings)
+        except ValidationFailed:
+            SUBMISSIONS.labels("rejected").inc(len(items))
+            raise
         repository = HashRepository(uow.session)
         await repository.prefer_index_lookups()
         await self._changes.lock(uow)
@@ -252,6 +257,8 @@ class HashService:
                 )
             )
         counts = Counter(result.status for result in results)
+        for outcome_name, items_of_it in counts.items():
+            SUBMISSIONS.labels(outcome_name).inc(items_of_it)
         response = SubmitResponse(
             results=results,
             created=counts.get("created", 0),

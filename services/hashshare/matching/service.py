@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ from hashshare.audit.service import Outcome
 from hashshare.auth.principal import Actor, Principal
 from hashshare.config import Settings
 from hashshare.hashes.models import HashStatus
+from hashshare.instruments import count_matches
 from hashshare.matching.details import HitDetails
 from hashshare.matching.hits import HitRow
 from hashshare.matching.holder import IndexHolder
@@ -125,6 +127,8 @@ class MatchService:
         matched_queries = 0
         match_count = 0
         unmatched: list[str] = []
+        lookups: Tally[str] = Tally()
+        found: Tally[str] = Tally()
         for index, (query, hits) in enumerate(zip(parsed, raw_hits, strict=True)):
             matches = []
             for hash_id, distance in hits:
@@ -143,9 +147,11 @@ class MatchService:
                         contributors=row.contributors,
                     )
                 )
+            lookups[query.signal_type.name] += 1
             if matches:
                 matched_queries += 1
                 match_count += len(matches)
+                found[query.signal_type.name] += 1
             else:
                 unmatched.append(query_digest(self._audit_key, query.signal_type.name, query.value))
             results.append(
@@ -156,6 +162,7 @@ class MatchService:
                     matches=matches,
                 )
             )
+        count_matches(lookups, found)
         await self._audit.record(
             principal.actor,
             "match",

@@ -1,27 +1,24 @@
-"""Members: adding and listing them (adding is an audited admin action), and the question
-every request asks, "is this member active?"."""
+"""Members: adding and listing them, and the operator's controls over them (suspending and
+reactivating a member, revoking tokens). Every change is an audited admin action; the
+service processes learn of it through `members.access`."""
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from hashshare.audit.service import record
 from hashshare.auth.principal import Actor
-from hashshare.db import Database, UnitOfWork
-from hashshare.errors import Conflict, ValidationFailed
-from hashshare.members.models import Member
+from hashshare.auth.tokens import MAX_JTI_LENGTH
+from hashshare.db import UnitOfWork, utcnow
+from hashshare.errors import Conflict, NotFound, ValidationFailed
+from hashshare.members.models import Member, TokenRevocation
 from hashshare.members.repository import MemberRepository
 from hashshare.members.schemas import MEMBER_ID_PATTERN
 
 
 class MemberService:
-    def __init__(self, database: Database, active_ttl: float) -> None:
-        self._database = database
-        self._ttl = active_ttl
-        self._active_until: dict[str, float] = {}
-
     async def add(self, uow: UnitOfWork, actor: Actor, member_id: str, name: str) -> Member:
         if not re.fullmatch(MEMBER_ID_PATTERN, member_id):
             raise ValidationFailed(
@@ -45,20 +42,79 @@ class MemberService:
     async def get(self, uow: UnitOfWork, member_id: str) -> Member | None:
         return await MemberRepository(uow.session).get(member_id)
 
-    async def is_active(self, member_id: str) -> bool:
-        """Whether the member exists and is active, trusting a yes for `active_ttl` seconds.
+    async def _existing(self, uow: UnitOfWork, member_id: str) -> Member:
+        member = await MemberRepository(uow.session).get(member_id)
+        if member is None:
+            raise NotFound(f"no member {member_id!r}", code="member_not_found")
+        return member
 
-        Tokens are verified on every request; remembering known members keeps the match path
-        free of a database round trip. A "no" is never remembered, so a new member works at
-        once.
-        """
-        now = time.monotonic()
-        if self._active_until.get(member_id, 0.0) > now:
-            return True
-        async with self._database.unit() as uow:
-            member = await MemberRepository(uow.session).get(member_id)
-        if member is not None and member.active:
-            self._active_until[member_id] = now + self._ttl
-            return True
-        self._active_until.pop(member_id, None)
-        return False
+    async def suspend(
+        self, uow: UnitOfWork, actor: Actor, member_id: str, reason: str | None
+    ) -> bool:
+        """Suspend a member: every token of it is refused. False if it already was."""
+        member = await self._existing(uow, member_id)
+        if not member.active:
+            return False
+        member.active = False
+        member.suspended_at = utcnow()
+        await uow.session.flush()
+        await record(
+            uow.session, actor, "member.suspend", details={"member": member_id, "reason": reason}
+        )
+        return True
+
+    async def reactivate(self, uow: UnitOfWork, actor: Actor, member_id: str) -> bool:
+        """Lift a suspension. False if the member was not suspended."""
+        member = await self._existing(uow, member_id)
+        if member.active:
+            return False
+        member.active = True
+        member.suspended_at = None
+        await uow.session.flush()
+        await record(uow.session, actor, "member.reactivate", details={"member": member_id})
+        return True
+
+    async def revoke_token(
+        self, uow: UnitOfWork, actor: Actor, jti: str, reason: str | None
+    ) -> bool:
+        """Revoke the token whose `jti` claim is `jti`. False if it already was."""
+        if not jti or len(jti) > MAX_JTI_LENGTH or not jti.isprintable():
+            raise ValidationFailed(
+                f"a token id is 1-{MAX_JTI_LENGTH} printable characters", code="invalid_jti"
+            )
+        repository = MemberRepository(uow.session)
+        if await repository.jti_revoked(jti):
+            return False
+        await repository.add_revocation(TokenRevocation(jti=jti, revoked_by=actor.sub or ""))
+        await record(uow.session, actor, "token.revoke", details={"jti": jti, "reason": reason})
+        return True
+
+    async def revoke_issued_before(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        member_id: str,
+        issued_before: datetime,
+        reason: str | None,
+    ) -> None:
+        """Revoke every token of a member issued before `issued_before` (its `iat`)."""
+        if issued_before.tzinfo is None:
+            raise ValidationFailed(
+                "the time must say its zone (e.g. 2026-12-07T12:00:00Z)", code="invalid_time"
+            )
+        await self._existing(uow, member_id)
+        await MemberRepository(uow.session).add_revocation(
+            TokenRevocation(
+                member_id=member_id, issued_before=issued_before, revoked_by=actor.sub or ""
+            )
+        )
+        await record(
+            uow.session,
+            actor,
+            "token.revoke",
+            details={
+                "member": member_id,
+                "issued_before": issued_before.isoformat(),
+                "reason": reason,
+            },
+        )

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
-from hashshare.deps import Statistics, TimeRange, UoW, require_scope_unless_public
+from hashshare.deps import ReadUoW, Statistics, TimeRange, require_scope_unless_public
 from hashshare.errors import ERROR_RESPONSES
 from hashshare.stats.schemas import Stats
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["transparency"], responses=ERROR_RESPONSE
 async def get_stats(
     principal: Annotated[Principal | None, require_scope_unless_public(Scope.AUDIT_READ)],
     stats: Statistics,
-    uow: UoW,
+    uow: ReadUoW,
     period: TimeRange,
 ) -> Stats:
     return await stats.compute(uow, period.since, period.until)
