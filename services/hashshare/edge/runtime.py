@@ -30,6 +30,7 @@ from hashshare.changes.http_source import PAGE_LIMIT, HttpChangeSource, Upstream
 from hashshare.config import Settings
 from hashshare.edge import store
 from hashshare.edge.copy import EdgeCopy
+from hashshare.edge.reports import CountReporter, HourlyCounts
 from hashshare.hashing.service import ImageHasher, ImageService
 from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
@@ -49,12 +50,17 @@ class EdgeOptions:
     page_limit: int = PAGE_LIMIT
     local_token: str | None = field(default=None, repr=False)
     snapshot: bool = True  # a first sync loads GET /v1/snapshot, then follows the feed
+    report_counts: bool = False  # send match counts per hour and label upstream
+    edge_id: str | None = None  # how reports name this edge (default: saved under data)
 
 
 class MatchTally:
-    """What the edge's matches amount to (the edge keeps no audit log; nothing goes upstream)."""
+    """What the edge's matches amount to (the edge keeps no audit log); with
+    `--report-counts`, also per hour and label, for the reporter to send upstream."""
 
-    def __init__(self) -> None:
+    def __init__(self, copy: EdgeCopy) -> None:
+        self.copy = copy
+        self.hourly: HourlyCounts | None = None
         self.requests = 0
         self.queries = 0
         self.matched_queries = 0
@@ -72,7 +78,11 @@ class MatchTally:
         self.requests += 1
         self.queries += int(details.get("queries", 0))
         self.matched_queries += int(details.get("matched_queries", 0))
-        self.matches += int(details.get("matches", 0))
+        matches = int(details.get("matches", 0))
+        self.matches += matches
+        if self.hourly is not None and matches:
+            held = self.copy.held
+            self.hourly.add(matches, [held[i].labels for i in target_ids if i in held])
 
     def status(self) -> dict[str, int]:
         return {
@@ -114,7 +124,10 @@ class EdgeRuntime:
         self.follower = ChangeFollower(
             self.copy, self.source, options.wait_seconds, after_poll=self.holder.start_rebuilds
         )
-        self.tally = MatchTally()
+        self.tally = MatchTally(self.copy)
+        self.reporter: CountReporter | None = None
+        self._transport = transport
+        self._report_task: asyncio.Task[None] | None = None
         self.matches = MatchService(settings, self.holder, self.copy, self.tally)
         self.images = ImageService(settings, ImageHasher.from_settings(settings), self.matches)
         self.phase = "starting"
@@ -132,11 +145,27 @@ class EdgeRuntime:
             self.resumed_from = saved.cursor
             self._saved_contact = saved.last_contact_at
             log.info("edge copy loaded: %d hashes up to seq %d", len(saved.held), saved.cursor)
+        if self.options.report_counts:
+            counts = await asyncio.to_thread(
+                HourlyCounts.load, self.options.data, self.options.edge_id
+            )
+            self.reporter = CountReporter(
+                counts, self.options.upstream, self.options.token, self._transport
+            )
+            self.tally.hourly = counts
+            self._report_task = asyncio.create_task(self._report(), name="hashshare-edge-reports")
         await self.source.start()
         self.phase = "syncing"
         self._task = asyncio.create_task(self._run(), name="hashshare-edge")
 
     async def stop(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._report_task
+        if self.reporter is not None:
+            await self.reporter.save()
+            await self.reporter.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -169,6 +198,16 @@ class EdgeRuntime:
             await asyncio.sleep(self.options.persist_seconds)
             if self.copy.changed:
                 await self._save()
+
+    async def _report(self) -> None:
+        """Send completed hours as they come (and the unsent ones of earlier runs)."""
+        assert self.reporter is not None
+        while True:
+            try:
+                await self.reporter.tick()
+            except Exception:
+                log.exception("reporting match counts failed")
+            await asyncio.sleep(self.options.persist_seconds)
 
     async def _load_snapshot(self) -> None:
         """A first sync: the whole set at once, then the feed from the snapshot's head."""
@@ -276,5 +315,6 @@ class EdgeRuntime:
                 for name, size in self.holder.sizes().items()
             },
             "served": self.tally.status(),
+            "reports": None if self.reporter is None else self.reporter.status(),
         }
         return ready, body
