@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -78,11 +77,6 @@ class HourlyCounts:
         self.hours: dict[datetime, Hour] = hours or {}
         self.clock = clock
         self.changed = False
-        # A save cancelled at shutdown may still be writing when the last one starts: each
-        # state is numbered, and an older one never replaces a newer one.
-        self._taken = 0
-        self._written = 0
-        self._writing = threading.Lock()
 
     @classmethod
     def load(cls, folder: Path, edge_id: str | None) -> HourlyCounts:
@@ -142,9 +136,7 @@ class HourlyCounts:
     def state(self) -> dict[str, Any]:
         """What `write` saves, taken now (and marked saved)."""
         self.changed = False
-        self._taken += 1
         return {
-            "generation": self._taken,
             "format": FORMAT,
             "edge": self.edge_id,
             "hours": [self.hours[hour].body(hour) for hour in sorted(self.hours)],
@@ -152,18 +144,13 @@ class HourlyCounts:
 
     def write(self, state: dict[str, Any]) -> None:
         """Write `state` (to a temporary name, then renamed over the old file)."""
-        with self._writing:
-            generation = int(state.get("generation", 0))
-            if generation and generation <= self._written:
-                return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            temporary = self.folder / f".{FILE_NAME}.{os.getpid()}.tmp"
-            with temporary.open("w", encoding="utf-8") as file:
-                json.dump(state, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.folder / FILE_NAME)
-            self._written = max(self._written, generation)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".{FILE_NAME}.{os.getpid()}.tmp"
+        with temporary.open("w", encoding="utf-8") as file:
+            json.dump(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.folder / FILE_NAME)
 
 
 class CountReporter:
@@ -182,6 +169,7 @@ class CountReporter:
         self.last_error: str | None = None
         self._retry_seconds = FIRST_RETRY_SECONDS
         self._next_attempt = 0.0  # monotonic
+        self._writing: asyncio.Future[None] | None = None
         self._client = httpx.AsyncClient(
             base_url=upstream.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -204,13 +192,26 @@ class CountReporter:
         await self.save()
 
     async def save(self) -> None:
-        if self.counts.changed:
-            state = self.counts.state()
-            try:
-                await asyncio.to_thread(self.counts.write, state)
-            except OSError:
-                self.counts.changed = True
-                log.exception("could not save the match counts under %s", self.counts.folder)
+        """Write what changed. One write at a time, in order: a write still under way (its
+        tick cancelled at shutdown) is waited for before the next one starts."""
+        if self._writing is not None:
+            await asyncio.wait({self._writing})
+            self._wrote(self._writing)
+        if not self.counts.changed:
+            return
+        self._writing = asyncio.ensure_future(
+            asyncio.to_thread(self.counts.write, self.counts.state())
+        )
+        # `wait` leaves the write running if this task is cancelled meanwhile.
+        await asyncio.wait({self._writing})
+        self._wrote(self._writing)
+
+    def _wrote(self, writing: asyncio.Future[None]) -> None:
+        self._writing = None
+        error = writing.exception()
+        if error is not None:
+            self.counts.changed = True
+            log.error("could not save the match counts under %s: %s", self.counts.folder, error)
 
     async def send(self) -> bool:
         """One report of the oldest completed hours; False if they must be sent again."""
