@@ -136,6 +136,7 @@ class EdgeRuntime:
         self._saved_contact: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._saved_at = time.monotonic()
+        self._saving: asyncio.Future[Path] | None = None
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(store.load, self.options.data, self.options.upstream)
@@ -172,6 +173,7 @@ class EdgeRuntime:
                 await self._task
         await self.follower.stop()
         await self.holder.stop()
+        await self._saved()
         if self.copy.changed:
             await self._save()
         await self.source.stop()
@@ -257,12 +259,13 @@ class EdgeRuntime:
                 return
 
     async def _save(self) -> None:
+        await self._saved()
         copy = self.copy
         held, cursor = dict(copy.held), copy.cursor
         copy.changed = False
         self._saved_at = time.monotonic()
-        try:
-            await asyncio.to_thread(
+        self._saving = asyncio.ensure_future(
+            asyncio.to_thread(
                 store.save,
                 self.options.data,
                 held,
@@ -270,9 +273,23 @@ class EdgeRuntime:
                 self.options.upstream,
                 self.last_contact_at,
             )
-        except OSError:
-            copy.changed = True
-            log.exception("could not save the edge copy under %s", self.options.data)
+        )
+        await self._saved()
+
+    async def _saved(self) -> None:
+        """Wait for the save under way, if any: one at a time, as a save whose task was
+        cancelled (at shutdown) goes on writing in its thread."""
+        saving = self._saving
+        if saving is None:
+            return
+        await asyncio.wait({saving})  # unlike awaiting it, leaves it running if cancelled
+        self._saving = None
+        error = saving.exception()
+        if isinstance(error, OSError):
+            self.copy.changed = True
+            log.error("could not save the edge copy under %s: %s", self.options.data, error)
+        elif error is not None:
+            raise error
 
     @property
     def last_contact_at(self) -> datetime | None:
