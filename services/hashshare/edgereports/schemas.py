@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from hashshare.validation import iso_8601_text
 
@@ -13,7 +13,7 @@ MAX_HOURS = 744  # a month of hours in one report
 MAX_COUNT = 10**12
 EDGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 
 
 def _time_text(value: Any) -> Any:
@@ -42,7 +42,7 @@ class ReportedHour(BaseModel):
 class EdgeReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    edge: str = Field(
+    edge: StrictStr = Field(
         pattern=EDGE_ID_PATTERN,
         description="The reporting edge's identifier, stable across its restarts; an hour "
         "is recorded once per member, edge and hour.",
