@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,9 +331,19 @@ def _edge_days(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     return days
 
 
+def _away_from_the_hour_end(seconds: float) -> None:
+    """Start where the current hour has `seconds` left at least: the test keeps an hour in
+    progress across a restart, and one that ended meanwhile would be sent."""
+    now = datetime.now(UTC)
+    left = 3600 - (now.minute * 60 + now.second + now.microsecond / 1e6)
+    if left < seconds:
+        time.sleep(left + 1)
+
+
 def test_an_edge_reports_its_unsent_hours_once_and_keeps_the_current_one_over_a_restart(
     upstream: Upstream, tmp_path: Path
 ) -> None:
+    _away_from_the_hour_end(90)
     settings = Settings(dev_mode=True, database_url=upstream.database_url)
     token_file = tmp_path / "reporting-token"
     token_file.write_text(
