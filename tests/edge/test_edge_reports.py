@@ -247,3 +247,29 @@ def test_the_command_refuses_a_bad_edge_id(tmp_path: Path, edge_id: str) -> None
     token.write_text("a-token")
     command = ["edge", "--upstream", "http://central", "--token-file", str(token)]
     assert main([*command, "--report-counts", f"--edge-id={edge_id}"]) == 2
+
+
+async def test_hours_recorded_before_with_other_counts_are_dropped_and_the_rest_sent(
+    api: Api, tmp_path: Path
+) -> None:
+    taken, free = _hour(8), _hour(7)
+    first = {"hour": taken.isoformat(), "matches": 1, "matches_by_label": {LABELS[0]: 1}}
+    response = await api.client.post(
+        "/v1/edge-reports",
+        json={"edge": "edge-twin", "hours": [first]},
+        headers=api.auth("alpha", "matches:report"),
+    )
+    assert response.status_code == 200, response.text
+    other = {**first, "matches": 5, "matches_by_label": {LABELS[0]: 5}}
+    later = {"hour": free.isoformat(), "matches": 2, "matches_by_label": {LABELS[0]: 2}}
+    state = {"format": reports.FORMAT, "edge": "edge-twin", "hours": [other, later]}
+    HourlyCounts(tmp_path, "unused").write(state)
+    async with running_edge_app(api, tmp_path, SCOPES, report_counts=True) as (_, edge):
+
+        async def drained() -> bool:
+            status = (await edge.get("/readyz")).json()["reports"]
+            return status["pending_hours"] == 0 and status["sent_hours"] == 1
+
+        await _until(drained)
+    # The service kept the first counts of the taken hour, and took the free one.
+    assert sum(day["matches"] for day in await _edge_days(api)) == 1 + 2

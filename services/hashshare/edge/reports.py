@@ -153,6 +153,16 @@ class HourlyCounts:
         os.replace(temporary, self.folder / FILE_NAME)
 
 
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object of a refusal, or {} when the answer has none."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
 class CountReporter:
     """Sends the completed hours of `HourlyCounts` to the central service."""
 
@@ -222,10 +232,7 @@ class CountReporter:
             response = await self._client.post("/v1/edge-reports", json=body)
         except httpx.HTTPError as exc:
             return self._failed(f"cannot reach the service: {exc!r}")
-        try:
-            error = response.json().get("error") or {}
-        except ValueError:
-            error = {}
+        error = _error_of(response)
         code = str(error.get("code", ""))
         if response.status_code == 200:
             counts.drop(hours)
@@ -236,7 +243,9 @@ class CountReporter:
             return True
         if response.status_code == 409 and code == "edge_report_conflict":
             # Recorded before with other counts: the service keeps the first; send the rest.
-            refused = {datetime.fromisoformat(h) for h in error.get("details", {}).get("hours", [])}
+            details = error.get("details")
+            listed = details.get("hours", []) if isinstance(details, dict) else []
+            refused = {datetime.fromisoformat(hour) for hour in listed}
             log.error("the service holds other counts for hours %s: dropped", sorted(refused))
             counts.drop(refused)
             return self._failed(f"409 {code}") if not refused else True
