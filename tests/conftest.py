@@ -44,6 +44,7 @@ AUDIT_KEY = "test-audit-key-of-at-least-thirty-two-bytes"
 TABLES = (
     "audit_events",
     "changes",
+    "edge_reports",
     "feedback",
     "contributions",
     "hashes",

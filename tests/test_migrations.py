@@ -21,6 +21,7 @@ APP_TABLES = {
     "audit_head",
     "changes",
     "contributions",
+    "edge_reports",
     "feedback",
     "hashes",
     "members",

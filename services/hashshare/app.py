@@ -24,6 +24,7 @@ from hashshare.config import Settings, load_settings
 from hashshare.console.router import mount_console
 from hashshare.contributions.router import router as contributions_router
 from hashshare.deps import audit_refusal
+from hashshare.edgereports.router import router as edge_reports_router
 from hashshare.error_handlers import install_error_handlers
 from hashshare.feedback.router import disputes_router
 from hashshare.feedback.router import router as feedback_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         members_router,
         labels_router,
         stats_router,
+        edge_reports_router,
         contributions_router,
     ):
         app.include_router(router)

@@ -453,6 +453,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hashshare.edge.app import create_edge_app, edge_settings
+    from hashshare.edge.reports import EDGE_ID
     from hashshare.edge.runtime import EdgeOptions
 
     logging.basicConfig(
@@ -473,7 +474,13 @@ def cmd_edge(args: argparse.Namespace) -> int:
         if args.local_token_file
         else None,
         fetch_hosts=tuple(args.fetch_allow),
+        report_counts=args.report_counts,
+        edge_id=args.edge_id,
     )
+    if args.edge_id is not None and not EDGE_ID.match(args.edge_id):
+        raise ConfigError(
+            "--edge-id: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     settings = edge_settings()
     app = create_edge_app(options, settings)
     print(
@@ -746,6 +753,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="a host (and its subdomains) HMA's `url` parameters may fetch from; repeat for "
         "more. Without it the edge fetches no URLs",
+    )
+    edge.add_argument(
+        "--report-counts",
+        action="store_true",
+        help="send match counts per hour and label upstream (no hashes; the token needs "
+        "matches:report)",
+    )
+    edge.add_argument(
+        "--edge-id", help="how reports name this edge (default: one generated and kept in --data)"
     )
     edge.add_argument("--log-level", default="info")
     edge.set_defaults(func=cmd_edge)

@@ -29,6 +29,7 @@ from hashshare.changes.feed import FeedReader
 from hashshare.changes.service import ChangeService
 from hashshare.contributions.service import ContributionService
 from hashshare.db import UnitOfWork
+from hashshare.edgereports.service import EdgeReportService
 from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
@@ -94,6 +95,7 @@ AuditLog = Annotated[AuditService, _service("audit_log")]
 Statistics = Annotated[StatsService, _service("stats")]
 Reference = Annotated[ReferenceService, _service("reference")]
 Contributions = Annotated[ContributionService, _service("contributions")]
+EdgeReports = Annotated[EdgeReportService, _service("edge_reports")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from hashshare.audit.models import AuditEvent, AuditHead
 from hashshare.changes.models import Change
 from hashshare.db import Base
+from hashshare.edgereports.models import EdgeReport
 from hashshare.feedback.models import Feedback
 from hashshare.hashes.models import Contribution, Hash
 from hashshare.members.models import Member, TokenRevocation
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Change",
     "Contribution",
+    "EdgeReport",
     "Feedback",
     "Hash",
     "Member",

@@ -21,6 +21,7 @@ from hashshare.changes.watch import FeedWatch
 from hashshare.config import ConfigError, Settings
 from hashshare.contributions.service import ContributionService
 from hashshare.db import Database
+from hashshare.edgereports.service import EdgeReportService
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
 from hashshare.hashes.snapshot import SnapshotService
@@ -65,6 +66,7 @@ class Runtime:
     stats: StatsService
     reference: ReferenceService
     contributions: ContributionService
+    edge_reports: EdgeReportService
 
     @classmethod
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
@@ -112,6 +114,7 @@ class Runtime:
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
+            edge_reports=EdgeReportService(),
         )
 
     async def start(self) -> None:

@@ -348,6 +348,8 @@ def test_a_listing_from_contribution_through_dispute_to_resolution(
         "aria-label"
     )
     assert "none" not in matches
+    edges = auditor.page.locator("svg[aria-label^='Matches reported by edges per day:']")
+    assert edges.count() == 1  # no edge has reported in this story
     auditor.shot("08-transparency")
 
     # The analyst retracts the image's hash, after a confirmation that says what it does.

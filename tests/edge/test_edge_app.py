@@ -16,7 +16,7 @@ import httpx
 from hashshare.edge import store
 from hashshare.edge.app import create_edge_app
 from hashshare.edge.copy import Held
-from hashshare.edge.runtime import EdgeOptions
+from hashshare.edge.runtime import EdgeOptions, EdgeRuntime
 from tests.conftest import Api
 from tests.hashing.pictures import encode, scene
 from tests.values import pdq_value
@@ -25,15 +25,22 @@ LABELS = ["attacker-manifesto"]
 
 
 @asynccontextmanager
-async def running_edge(api: Api, data: Path, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def running_edge_app(
+    api: Api,
+    data: Path,
+    scopes: str = "hashes:read",
+    upstream: httpx.AsyncBaseTransport | None = None,
+    **options: Any,
+) -> AsyncIterator[tuple[EdgeRuntime, httpx.AsyncClient]]:
+    """An edge following `api` (or `upstream`, a transport to it), and a client of the edge."""
     app = create_edge_app(
         EdgeOptions(
             upstream="http://central",
-            token=api.token("alpha", "hashes:read", sub="edge-alpha"),
+            token=api.token("alpha", scopes, sub="edge-alpha"),
             data=data,
             **{"wait_seconds": 0.5, "persist_seconds": 0.2, **options},
         ),
-        transport=httpx.ASGITransport(app=api.app),
+        transport=upstream or httpx.ASGITransport(app=api.app),
     )
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
@@ -41,9 +48,15 @@ async def running_edge(api: Api, data: Path, **options: Any) -> AsyncIterator[ht
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://edge"
         ) as client:
-            yield client
+            yield app.state.edge, client
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def running_edge(api: Api, data: Path, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_edge_app(api, data, **options) as (_, client):
+        yield client
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], limit: float = 10.0) -> float:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +322,65 @@ def test_an_edge_whose_upstream_stops_keeps_serving_and_reports_staleness(
             assert stale["seconds_since_upstream"] > 2
             assert stale["feed"]["applied_seq"] == len(values)
             assert _match(edge.base_url, values, False, {}) == before
+
+
+def _edge_days(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    response = httpx.get(f"{base}/v1/stats", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    days: list[dict[str, Any]] = response.json()["edge_matches_by_day"]
+    return days
+
+
+def _away_from_the_hour_end(seconds: float) -> None:
+    """Start where the current hour has `seconds` left at least: the test keeps an hour in
+    progress across a restart, and one that ended meanwhile would be sent."""
+    now = datetime.now(UTC)
+    left = 3600 - (now.minute * 60 + now.second + now.microsecond / 1e6)
+    if left < seconds:
+        time.sleep(left + 1)
+
+
+def test_an_edge_reports_its_unsent_hours_once_and_keeps_the_current_one_over_a_restart(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    _away_from_the_hour_end(90)
+    settings = Settings(dev_mode=True, database_url=upstream.database_url)
+    token_file = tmp_path / "reporting-token"
+    token_file.write_text(
+        issue_token(
+            settings,
+            member="alpha",
+            scopes=["hashes:read", "matches:report"],
+            sub="edge",
+            ttl_seconds=900,
+        )
+    )
+    auditor = issue_token(settings, member="beta", scopes=["audit:read"], sub="a", ttl_seconds=900)
+    stats_headers = {"Authorization": f"Bearer {auditor}"}
+    data = tmp_path / "edge"
+    data.mkdir()
+    # What an earlier run left: a completed hour it could not send before it stopped.
+    earlier = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    left = {"hour": earlier.isoformat(), "matches": 6, "matches_by_label": {LABELS[0]: 6}}
+    (data / "reports.json").write_text(json.dumps({"format": 1, "edge": "edge-a", "hours": [left]}))
+    values = [pdq_value(i) for i in range(1, 6)]
+    options = ("--wait", "0.5", "--persist-seconds", "0.2", "--report-counts")
+    with running_service(upstream.database_url) as central:
+        _submit(central, upstream.headers["alpha"], values, LABELS[:1])
+        with running_edge(central, token_file, data, *options) as edge:
+            seconds_until(lambda: _edge_days(central, stats_headers) != [], 10)
+            matched = _match(edge.base_url, values, False, {})
+            reports = _ready(edge.base_url)["reports"]
+            assert reports["edge"] == "edge-a"
+            assert reports["sent_hours"] == 1
+        # Stopped: the hour in progress is saved, the one sent is gone from the file.
+        saved = json.loads((data / "reports.json").read_text())
+        matches = sum(len(r["matches"]) for r in matched["results"])
+        assert [h["matches"] for h in saved["hours"]] == [matches]
+        assert saved["hours"][0]["hour"] != earlier.isoformat()
+        with running_edge(central, token_file, data, *options) as edge:
+            assert _ready(edge.base_url)["reports"]["pending_hours"] == 1
+        days = _edge_days(central, stats_headers)
+    assert [(d["day"], d["matches"], d["matches_by_label"]) for d in days] == [
+        (earlier.date().isoformat(), 6, {LABELS[0]: 6})
+    ]

@@ -8,6 +8,7 @@ class Scope(StrEnum):
     HASHES_MATCH = "hashes:match"
     HASHES_READ = "hashes:read"
     HASHES_FEEDBACK = "hashes:feedback"
+    MATCHES_REPORT = "matches:report"
     AUDIT_READ = "audit:read"
     ADMIN = "admin"
 

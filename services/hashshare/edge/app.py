@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,15 +28,36 @@ from hashshare.edge.runtime import EdgeOptions, EdgeRuntime
 from hashshare.error_handlers import install_error_handlers
 from hashshare.hashing.router import upload_body_limits
 from hashshare.middleware import RequestContextMiddleware
+from hashshare.runtime import check_kernel
 
 
 def edge_settings() -> Settings:
     """The match and upload limits (HASHSHARE_* variables, as the service reads them).
 
-    The edge verifies no JWT and writes no audit log: the service's token settings do not
-    apply (development mode only lifts the service's refusal of a missing JWT key), and the
-    audit key that digests unmatched queries is a random one of this process."""
-    return load_settings(dev_mode=True, audit_key=secrets.token_hex(32))
+    The edge verifies no JWT and writes no audit log, so none of the service's secrets
+    apply; the settings are nonetheless production ones, whatever HASHSHARE_DEV_MODE and
+    the HASHSHARE_JWT_* variables say: no development mode (so the numpy kernel is refused
+    as the service refuses it), no shared secret (least of all the well-known development
+    one), and a verification key whose private half nobody holds (generated here and
+    dropped), so that no token could pass them if anything ever asked. The audit key that
+    digests unmatched queries is a random one of this process."""
+    public_key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return load_settings(
+        dev_mode=False,
+        jwt_secret=None,
+        jwt_algorithms=["EdDSA"],
+        jwt_public_keys={"edge-verifies-no-token": public_key},
+        jwks_file=None,
+        jwt_private_key_file=None,
+        jwt_private_key_id=None,
+        checkpoint_key_file=None,
+        audit_key=secrets.token_hex(32),
+    )
 
 
 HMA_PATHS = re.compile(r"/(m|h|c)/|/status(/live)?$")
@@ -90,6 +113,7 @@ def create_edge_app(
     fetch_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or edge_settings()
+    check_kernel(settings)  # the compiled one, unless HASHSHARE_ALLOW_NUMPY_KERNEL says not
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -33,6 +33,7 @@ from hashshare.edge.copy import EdgeCopy
 from hashshare.edge.hma.banks import LocalBanks
 from hashshare.edge.hma.fetch import UrlFetcher
 from hashshare.edge.hma.service import HmaService
+from hashshare.edge.reports import CountReporter, HourlyCounts
 from hashshare.hashing.service import ImageHasher, ImageService
 from hashshare.matching.follower import ChangeFollower
 from hashshare.matching.holder import IndexHolder
@@ -53,12 +54,17 @@ class EdgeOptions:
     local_token: str | None = field(default=None, repr=False)
     snapshot: bool = True  # a first sync loads GET /v1/snapshot, then follows the feed
     fetch_hosts: tuple[str, ...] = ()  # hosts HMA's `url` parameters may fetch from
+    report_counts: bool = False  # send match counts per hour and label upstream
+    edge_id: str | None = None  # how reports name this edge (default: saved under data)
 
 
 class MatchTally:
-    """What the edge's matches amount to (the edge keeps no audit log; nothing goes upstream)."""
+    """What the edge's matches amount to (the edge keeps no audit log); with
+    `--report-counts`, also per hour and label, for the reporter to send upstream."""
 
-    def __init__(self) -> None:
+    def __init__(self, copy: EdgeCopy) -> None:
+        self.copy = copy
+        self.hourly: HourlyCounts | None = None
         self.requests = 0
         self.queries = 0
         self.matched_queries = 0
@@ -76,7 +82,11 @@ class MatchTally:
         self.requests += 1
         self.queries += int(details.get("queries", 0))
         self.matched_queries += int(details.get("matched_queries", 0))
-        self.matches += int(details.get("matches", 0))
+        matches = int(details.get("matches", 0))
+        self.matches += matches
+        if self.hourly is not None and matches:
+            held = self.copy.held
+            self.hourly.add(matches, [held[i].labels for i in target_ids if i in held])
 
     def status(self) -> dict[str, int]:
         return {
@@ -119,7 +129,10 @@ class EdgeRuntime:
         self.follower = ChangeFollower(
             self.copy, self.source, options.wait_seconds, after_poll=self.holder.start_rebuilds
         )
-        self.tally = MatchTally()
+        self.tally = MatchTally(self.copy)
+        self.reporter: CountReporter | None = None
+        self._transport = transport
+        self._report_task: asyncio.Task[None] | None = None
         self.matches = MatchService(settings, self.holder, self.copy, self.tally)
         hasher = ImageHasher.from_settings(settings)
         self.images = ImageService(settings, hasher, self.matches)
@@ -138,6 +151,7 @@ class EdgeRuntime:
         self._saved_contact: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._saved_at = time.monotonic()
+        self._saving: asyncio.Future[Path] | None = None
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(store.load, self.options.data, self.options.upstream)
@@ -147,17 +161,34 @@ class EdgeRuntime:
             self.resumed_from = saved.cursor
             self._saved_contact = saved.last_contact_at
             log.info("edge copy loaded: %d hashes up to seq %d", len(saved.held), saved.cursor)
+        if self.options.report_counts:
+            counts = await asyncio.to_thread(
+                HourlyCounts.load, self.options.data, self.options.edge_id
+            )
+            self.reporter = CountReporter(
+                counts, self.options.upstream, self.options.token, self._transport
+            )
+            self.tally.hourly = counts
+            self._report_task = asyncio.create_task(self._report(), name="hashshare-edge-reports")
         await self.source.start()
         self.phase = "syncing"
         self._task = asyncio.create_task(self._run(), name="hashshare-edge")
 
     async def stop(self) -> None:
+        if self._report_task is not None:
+            self._report_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._report_task
+        if self.reporter is not None:
+            await self.reporter.save()
+            await self.reporter.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.follower.stop()
         await self.holder.stop()
+        await self._saved()
         if self.copy.changed:
             await self._save()
         await self.source.stop()
@@ -185,6 +216,16 @@ class EdgeRuntime:
             await asyncio.sleep(self.options.persist_seconds)
             if self.copy.changed:
                 await self._save()
+
+    async def _report(self) -> None:
+        """Send completed hours as they come (and the unsent ones of earlier runs)."""
+        assert self.reporter is not None
+        while True:
+            try:
+                await self.reporter.tick()
+            except Exception:
+                log.exception("reporting match counts failed")
+            await asyncio.sleep(self.options.persist_seconds)
 
     async def _load_snapshot(self) -> None:
         """A first sync: the whole set at once, then the feed from the snapshot's head."""
@@ -234,12 +275,13 @@ class EdgeRuntime:
                 return
 
     async def _save(self) -> None:
+        await self._saved()
         copy = self.copy
         held, cursor = dict(copy.held), copy.cursor
         copy.changed = False
         self._saved_at = time.monotonic()
-        try:
-            await asyncio.to_thread(
+        self._saving = asyncio.ensure_future(
+            asyncio.to_thread(
                 store.save,
                 self.options.data,
                 held,
@@ -247,9 +289,23 @@ class EdgeRuntime:
                 self.options.upstream,
                 self.last_contact_at,
             )
-        except OSError:
-            copy.changed = True
-            log.exception("could not save the edge copy under %s", self.options.data)
+        )
+        await self._saved()
+
+    async def _saved(self) -> None:
+        """Wait for the save under way, if any: one at a time, as a save whose task was
+        cancelled (at shutdown) goes on writing in its thread."""
+        saving = self._saving
+        if saving is None:
+            return
+        await asyncio.wait({saving})  # unlike awaiting it, leaves it running if cancelled
+        self._saving = None
+        error = saving.exception()
+        if isinstance(error, OSError):
+            self.copy.changed = True
+            log.error("could not save the edge copy under %s: %s", self.options.data, error)
+        elif error is not None:
+            raise error
 
     @property
     def last_contact_at(self) -> datetime | None:
@@ -292,5 +348,6 @@ class EdgeRuntime:
                 for name, size in self.holder.sizes().items()
             },
             "served": self.tally.status(),
+            "reports": None if self.reporter is None else self.reporter.status(),
         }
         return ready, body

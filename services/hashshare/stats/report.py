@@ -42,6 +42,10 @@ def markdown(stats: Stats, period: str) -> str:
     for day in matches:
         for label, count in day.matches_by_label.items():
             by_label[label] = by_label.get(label, 0) + count
+    edge_labels: dict[str, int] = {}
+    for edge_day in stats.edge_matches_by_day:
+        for label, count in edge_day.matches_by_label.items():
+            edge_labels[label] = edge_labels.get(label, 0) + count
     lines = [
         f"# hashshare transparency report, {period}",
         "",
@@ -69,6 +73,14 @@ def markdown(stats: Stats, period: str) -> str:
         f"- matches: {sum(d.matches for d in matches):,}",
         "",
         *_table("label of matched hashes", dict(sorted(by_label.items()))),
+        "## Matches reported by edges",
+        "",
+        "Members' own matchers (`hashshare edge --report-counts`) report counts per hour and "
+        "label; these matches are not among the ones above.",
+        "",
+        f"- matches: {sum(d.matches for d in stats.edge_matches_by_day):,}",
+        "",
+        *_table("label of matched hashes", dict(sorted(edge_labels.items()))),
         "## Disputes and retractions",
         "",
         f"- disputes opened: {stats.disputes.opened}, lifted by agreement: "

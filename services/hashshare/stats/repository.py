@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.models import AuditEvent
+from hashshare.edgereports.models import EdgeReport
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash
 
 ACTIVITY = ("match", "hash.disputed", "hash.undisputed", "dispute.resolved", "hashes.retract")
@@ -64,3 +65,22 @@ class StatsRepository:
             query = select(Hash.id, Hash.labels).where(Hash.id.in_(ordered[start : start + 500]))
             labels.update({hash_id: value for hash_id, value in await self.session.execute(query)})
         return labels
+
+    async def edge_reports(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[tuple[datetime, str, str, int, dict[str, int]]]:
+        """The hours edges reported, whose start lies within [since, until), oldest first."""
+        query = select(
+            EdgeReport.hour,
+            EdgeReport.member_id,
+            EdgeReport.edge_id,
+            EdgeReport.matches,
+            EdgeReport.matches_by_label,
+        ).order_by(EdgeReport.hour, EdgeReport.id)
+        if since is not None:
+            query = query.where(EdgeReport.hour >= since)
+        if until is not None:
+            query = query.where(EdgeReport.hour < until)
+        return [
+            (h, m, e, n, dict(labels)) for h, m, e, n, labels in await self.session.execute(query)
+        ]

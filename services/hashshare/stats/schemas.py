@@ -16,6 +16,14 @@ class DayOfMatches(BaseModel):
     matches_by_label: dict[str, int]
 
 
+class DayOfEdgeMatches(BaseModel):
+    day: date
+    matches: int = Field(description="Hashes matched on the edges, once per matching query.")
+    matches_by_label: dict[str, int]
+    edges: int = Field(description="Edges that reported hours of this day.")
+    members: int = Field(description="Members whose edges reported hours of this day.")
+
+
 class Disputes(BaseModel):
     opened: int = Field(description="Hashes that became disputed.")
     lifted: int = Field(description="Disputes that ended because agreement caught up.")
@@ -38,5 +46,10 @@ class Stats(BaseModel):
     hashes_by_label: dict[str, int] = Field(description="Matchable hashes (active or disputed).")
     contributions_by_member: dict[str, int] = Field(description="Active contributions, now.")
     matches_by_day: list[DayOfMatches]
+    edge_matches_by_day: list[DayOfEdgeMatches] = Field(
+        description="Matches reported by edges: members' local matchers that send their "
+        "match counts per hour and label (`hashshare edge --report-counts`). Counted on the "
+        "edges, not in `matches_by_day`; an hour belongs to the period when it starts in it."
+    )
     disputes: Disputes
     retractions: Retractions

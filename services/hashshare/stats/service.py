@@ -2,7 +2,8 @@
 
 Figures about the set (`hashes_by_*`, contributions) describe it now. Figures about activity
 (matches, disputes, retractions) come from the audit log, within an optional period. Match
-counts by label use each matched hash's labels as they are now.
+counts by label use each matched hash's labels as they are now. Matches reported by edges
+come from their reports (counts per hour and label, with the labels the edge saw).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from hashshare.db import UnitOfWork, utcnow
 from hashshare.hashes.models import HashStatus
 from hashshare.stats.repository import StatsRepository
-from hashshare.stats.schemas import DayOfMatches, Disputes, Retractions, Stats
+from hashshare.stats.schemas import DayOfEdgeMatches, DayOfMatches, Disputes, Retractions, Stats
 
 
 class StatsService:
@@ -70,6 +71,15 @@ class StatsService:
             elif action == "hashes.retract" and not details.get("already_retracted"):
                 retractions.contributions_retracted += 1
 
+        edge_days: dict[date, dict[str, Any]] = {}
+        for hour, member, edge, matches, hour_labels in await repository.edge_reports(since, until):
+            figures = edge_days.setdefault(
+                hour.date(), {"matches": 0, "labels": Counter(), "edges": set()}
+            )
+            figures["matches"] += matches
+            figures["labels"].update(hour_labels)
+            figures["edges"].add((member, edge))
+
         return Stats(
             generated_at=utcnow(),
             since=since,
@@ -88,6 +98,16 @@ class StatsService:
                     matches_by_label=dict(sorted(figures["labels"].items())),
                 )
                 for day, figures in sorted(days.items())
+            ],
+            edge_matches_by_day=[
+                DayOfEdgeMatches(
+                    day=day,
+                    matches=figures["matches"],
+                    matches_by_label=dict(sorted(figures["labels"].items())),
+                    edges=len(figures["edges"]),
+                    members=len({member for member, _ in figures["edges"]}),
+                )
+                for day, figures in sorted(edge_days.items())
             ],
             disputes=disputes,
             retractions=retractions,

@@ -1,0 +1,1 @@
+"""Match counts that members' edges report: per edge, per hour, per label; no hashes."""
