@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _common import HOST, code_version, free_port, parse_count, print_machine
+from _common import HOST, free_port, parse_count, print_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER = "bench"
@@ -211,22 +211,35 @@ def measure(checkout: Path, hashes: int, requests: int, seed: int) -> dict[str, 
     return results
 
 
+def _commit(checkout: Path) -> str:
+    command = ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    return done.stdout.strip() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hashes", type=parse_count, default=10_000, help="stored PDQ hashes")
     parser.add_argument("--requests", type=int, default=200, help="counted requests a scenario")
-    parser.add_argument("--baseline", type=Path, help="another checkout to measure beside this")
+    parser.add_argument(
+        "--checkout", type=Path, default=ROOT, help="the checkout to measure (default: this one)"
+    )
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure beside it")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     print_machine()
-    print(f"code: {code_version()}; {args.hashes:,} PDQ hashes; {args.requests} requests each")
-    runs = {"this checkout": measure(ROOT, args.hashes, args.requests, args.seed)}
+    print(f"{args.hashes:,} PDQ hashes; {args.requests} requests each")
+    for checkout in (args.checkout, args.baseline):
+        if checkout is not None:
+            print(f"{checkout}: commit {_commit(checkout)}")
+    measured = measure(args.checkout.resolve(), args.hashes, args.requests, args.seed)
+    runs = {str(args.checkout): measured}
     if args.baseline is not None:
         label = f"baseline {args.baseline}"
         runs[label] = measure(args.baseline.resolve(), args.hashes, args.requests, args.seed)
     names = list(next(iter(runs.values())))
     header = "| scenario | " + " | ".join(f"{k} (M instr/req)" for k in runs)
-    header += " | this / baseline |" if len(runs) == 2 else " |"
+    header += " | ratio |" if len(runs) == 2 else " |"
     print(header)
     print("|---" * (len(runs) + 1 + (len(runs) == 2)) + "|")
     for name in names:
