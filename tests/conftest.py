@@ -41,7 +41,15 @@ PG_URL = os.environ.get("HASHSHARE_TEST_POSTGRES_URL", DEFAULT_PG_URL)
 REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
 # Production-mode settings need an audit key like any deployment.
 AUDIT_KEY = "test-audit-key-of-at-least-thirty-two-bytes"
-TABLES = ("audit_events", "changes", "feedback", "contributions", "hashes", "members")
+TABLES = (
+    "audit_checkpoints",
+    "audit_events",
+    "changes",
+    "feedback",
+    "contributions",
+    "hashes",
+    "members",
+)
 
 _pg_skip_reason: str | None = None
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hashshare.audit.checkpoint import CheckpointError, CheckpointSigner, load_private_key
+from hashshare.audit.schedule import CheckpointSchedule
 from hashshare.audit.service import AuditService
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
@@ -59,6 +61,7 @@ class Runtime:
     stats: StatsService
     reference: ReferenceService
     contributions: ContributionService
+    checkpoints: CheckpointSchedule | None
 
     @classmethod
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
@@ -78,6 +81,12 @@ class Runtime:
             holder, DatabaseChangeSource(database), settings.feed_poll_seconds, after_poll
         )
         watch = FeedWatch(lambda: follower.position.applied_seq)
+        signer = checkpoint_signer(settings)
+        audit_log = AuditService(database, signer)
+        schedule = None
+        if signer is not None and settings.checkpoint_interval_minutes > 0:
+            interval = timedelta(minutes=settings.checkpoint_interval_minutes)
+            schedule = CheckpointSchedule(audit_log, interval)
         return cls(
             settings=settings,
             database=database,
@@ -94,10 +103,11 @@ class Runtime:
             matches=matches,
             images=ImageService(settings, ImageHasher.from_settings(settings), matches),
             members=MemberService(database, settings.member_cache_seconds),
-            audit_log=AuditService(database, checkpoint_signer(settings)),
+            audit_log=audit_log,
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
+            checkpoints=schedule,
         )
 
     async def start(self) -> None:
@@ -108,8 +118,12 @@ class Runtime:
         self.follower.start_at(head)
         await self.follower.start()
         self.audit.start()
+        if self.checkpoints is not None:
+            self.checkpoints.start()
 
     async def stop(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
         await self.audit.stop()
         await self.follower.stop()
         await self.holder.stop()
