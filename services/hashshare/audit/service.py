@@ -109,12 +109,20 @@ class AuditService:
         """Publish a scheduled checkpoint if the last one (of any replica) is `interval` old,
         or, before any, once `first_due` has come; return how long until the next is due."""
         signer = self._require_signer()
+
+        async def wait(repository: AuditRepository) -> timedelta:
+            latest = await repository.latest_checkpoint(SCHEDULE)
+            return (first_due if latest is None else latest.issued_at + interval) - utcnow()
+
+        async with self._database.unit() as uow:  # a read: no lock until one is due
+            due = await wait(AuditRepository(uow.session))
+        if due > timedelta(0):
+            return due
         async with self._database.unit() as uow:
             repository = AuditRepository(uow.session)
             await repository.lock_head()  # replicas due at once take turns here
-            latest = await repository.latest_checkpoint(SCHEDULE)
-            due = (first_due if latest is None else latest.issued_at + interval) - utcnow()
-            if due > timedelta(0):
+            due = await wait(repository)
+            if due > timedelta(0):  # another replica has just published it
                 return due
             await _publish(uow.session, signer, SCHEDULER, SCHEDULE)
         return interval
