@@ -7,7 +7,7 @@
   scopes; both kinds of refusal are audited.
 - One alias per service (`Hashes`, `Matches`, ...), built once in the lifespan.
 - Shared query parameters: `TimeRange`, and cursors through `validation.parse_cursor`.
-- `known_query_parameters`: installed on every app, refuses a query parameter the route does
+- `known_query_parameters`: installed on the service's app, refuses a query parameter the route does
   not declare (a misspelt `limt=` or a blank name would otherwise be ignored silently).
 """
 
