@@ -42,6 +42,7 @@ REQUIRE_PG = os.environ.get("HASHSHARE_REQUIRE_POSTGRES") == "1"
 # Production-mode settings need an audit key like any deployment.
 AUDIT_KEY = "test-audit-key-of-at-least-thirty-two-bytes"
 TABLES = (
+    "audit_checkpoints",
     "audit_events",
     "changes",
     "edge_reports",

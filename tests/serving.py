@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -14,8 +15,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import text
+
+from hashshare.db import Database
 
 
 def free_port() -> int:
@@ -23,6 +28,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def database_rows(database_url: str, statement: str) -> list[Any]:
+    """The rows of `statement` on the database the processes share, read from outside them."""
+
+    async def read() -> list[Any]:
+        database = Database(database_url)
+        try:
+            async with database.sessions() as session:
+                return list((await session.execute(text(statement))).all())
+        finally:
+            await database.dispose()
+
+    return asyncio.run(read())
 
 
 def seconds_until(condition: Callable[[], bool], limit: float = 10.0) -> float:

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 
 from hashshare.app import create_app
 from hashshare.config import Settings
+from hashshare.deps import declared_query_parameters
 from tests.conftest import Api
 
 PDQ = "0f" * 32
@@ -384,6 +385,53 @@ async def test_junk_query_parameters_never_cause_5xx(
             url = _with_junk_query(_concrete(path), name, value)
             await garbage.send(method, url, f"{name}={value!r:.30}", None, None)
     assert not garbage.problems, garbage.report()
+
+
+UNDECLARED_QUERIES = ["=16", "&=16", "x=1", "limt=10", "LIMIT=10"]
+
+
+@pytest.mark.parametrize(("method", "path"), API_ROUTES, ids=ROUTE_IDS)
+async def test_undeclared_query_parameters_are_422_unknown_query_parameter(
+    api: Api, method: str, path: str
+) -> None:
+    """A parameter the route does not take (a blank name, a misspelling, the wrong case) is
+    refused, not ignored: the caller learns its filter or limit was not applied."""
+    declared = sorted(_declared_query_names(api.app, method, path))
+    problems = []
+    for query in UNDECLARED_QUERIES:
+        response = await api.client.request(
+            method, f"{_concrete(path)}?{query}", headers=api.auth("alpha")
+        )
+        error = response.json().get("error", {}) if response.status_code == 422 else {}
+        if error.get("code") != "unknown_query_parameter":
+            problems.append(f"?{query}: {response.status_code} {response.text[:120]}")
+        elif error["details"]["allowed"] != declared:
+            problems.append(f"?{query}: allowed {error['details']['allowed']} != {declared}")
+    assert not problems, "\n".join(problems)
+
+
+def _declared_query_names(app: FastAPI, method: str, path: str) -> set[str]:
+    for original, route in _route_contexts(app):
+        if isinstance(original, APIRoute) and route.path == path and method in route.methods:
+            return set(declared_query_parameters(original))
+    raise AssertionError(f"no route {method} {path}")
+
+
+async def test_unknown_query_parameter_names_the_unknown_and_allowed_ones(api: Api) -> None:
+    response = await api.client.get(
+        "/v1/stats?=16&since=2026-01-01T00:00:00Z", headers=api.auth("alpha")
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "unknown_query_parameter"
+    assert error["details"] == {"unknown": [""], "allowed": ["since", "until"]}
+
+
+async def test_declared_query_parameters_are_still_accepted(api: Api) -> None:
+    response = await api.client.get(
+        "/v1/stats", params={"since": "2026-01-01T00:00:00Z"}, headers=api.auth("alpha")
+    )
+    assert response.status_code == 200, response.text
 
 
 PARAM_ROUTES = [(m, p) for m, p in API_ROUTES if _PATH_PARAM.search(p)]

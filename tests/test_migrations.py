@@ -17,6 +17,7 @@ from hashshare.migrations import alembic_config, downgrade, upgrade
 from hashshare.models import Base
 
 APP_TABLES = {
+    "audit_checkpoints",
     "audit_events",
     "audit_head",
     "changes",

@@ -11,7 +11,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hashshare import __version__
@@ -23,7 +23,7 @@ from hashshare.changes.router import router as changes_router
 from hashshare.config import Settings, load_settings
 from hashshare.console.router import mount_console
 from hashshare.contributions.router import router as contributions_router
-from hashshare.deps import audit_refusal
+from hashshare.deps import audit_refusal, known_query_parameters
 from hashshare.edgereports.router import router as edge_reports_router
 from hashshare.error_handlers import install_error_handlers
 from hashshare.feedback.router import disputes_router
@@ -90,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from local assets by install_api_docs
         redoc_url=None,
+        dependencies=[Depends(known_query_parameters)],
     )
     install_api_docs(app)
     install_metrics(app)

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         description="Ed25519 private key (PEM) that signs audit checkpoints; in development "
         "mode a key is generated at start-up when unset (`hashshare audit keygen` makes one).",
     )
+    checkpoint_interval_minutes: float = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="Publish a signed audit checkpoint this often (0: only on request). "
+        "Replicas share the schedule: one publishes, the others see it was done.",
+    )
     stats_public: bool = Field(
         default=False, description="Serve GET /v1/stats without a token (transparency)."
     )

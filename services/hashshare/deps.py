@@ -8,6 +8,8 @@
   scopes; both kinds of refusal are audited.
 - One alias per service (`Hashes`, `Matches`, ...), built once in the lifespan.
 - Shared query parameters: `TimeRange`, and cursors through `validation.parse_cursor`.
+- `known_query_parameters`: installed on the service's app, refuses a query parameter the route does
+  not declare (a misspelt `limt=` or a blank name would otherwise be ignored silently).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
@@ -30,7 +34,12 @@ from hashshare.changes.service import ChangeService
 from hashshare.contributions.service import ContributionService
 from hashshare.db import UnitOfWork
 from hashshare.edgereports.service import EdgeReportService
-from hashshare.errors import AuthenticationError, HashshareError, PermissionDenied
+from hashshare.errors import (
+    AuthenticationError,
+    HashshareError,
+    PermissionDenied,
+    ValidationFailed,
+)
 from hashshare.feedback.service import FeedbackService
 from hashshare.hashes.service import HashService
 from hashshare.hashes.snapshot import SnapshotService
@@ -118,6 +127,41 @@ async def _period(
 
 
 TimeRange = Annotated[Period, Depends(_period)]
+
+
+def declared_query_parameters(route: APIRoute) -> frozenset[str]:
+    """The query parameters `route` takes, its dependencies' included."""
+    names: set[str] = set()
+    todo: list[Dependant] = [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        names.update(param.alias for param in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+async def known_query_parameters(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422 `unknown_query_parameter`,
+    naming them and the allowed ones)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = declared_query_parameters(route)
+    unknown = sorted({name for name in request.query_params if name not in allowed})
+    if unknown:
+        raise ValidationFailed(
+            "unknown query parameter(s): "
+            + ", ".join(repr(name) for name in unknown)
+            + (
+                f"; this route takes {', '.join(sorted(allowed))}"
+                if allowed
+                else "; this route takes none"
+            ),
+            code="unknown_query_parameter",
+            details={"unknown": unknown, "allowed": sorted(allowed)},
+        )
 
 
 def request_id_of(request: Request) -> str:

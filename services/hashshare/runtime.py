@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hashshare.audit.checkpoint import CheckpointError, CheckpointSigner, load_private_key
+from hashshare.audit.schedule import CheckpointSchedule
 from hashshare.audit.service import AuditService
 from hashshare.audit.writer import AuditWriter
 from hashshare.auth.tokens import TokenVerifier
@@ -67,6 +69,7 @@ class Runtime:
     reference: ReferenceService
     contributions: ContributionService
     edge_reports: EdgeReportService
+    checkpoints: CheckpointSchedule | None
 
     @classmethod
     def build(cls, settings: Settings, verifier: TokenVerifier) -> Runtime:
@@ -91,6 +94,12 @@ class Runtime:
             holder, DatabaseChangeSource(database), settings.feed_poll_seconds, after_poll
         )
         watch = FeedWatch(lambda: follower.position.applied_seq)
+        signer = checkpoint_signer(settings)
+        audit_log = AuditService(database, read_database, signer)
+        schedule = None
+        if signer is not None and settings.checkpoint_interval_minutes > 0:
+            interval = timedelta(minutes=settings.checkpoint_interval_minutes)
+            schedule = CheckpointSchedule(audit_log, interval)
         return cls(
             settings=settings,
             database=database,
@@ -110,11 +119,12 @@ class Runtime:
             members=MemberService(),
             access=AccessControl(database, settings.access_refresh_seconds),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, audit),
-            audit_log=AuditService(read_database, checkpoint_signer(settings)),
+            audit_log=audit_log,
             stats=StatsService(),
             reference=ReferenceService(settings),
             contributions=ContributionService(),
             edge_reports=EdgeReportService(),
+            checkpoints=schedule,
         )
 
     async def start(self) -> None:
@@ -127,8 +137,12 @@ class Runtime:
         await self.access.start()
         self.audit.start()
         self.limiter.start()
+        if self.checkpoints is not None:
+            self.checkpoints.start()
 
     async def stop(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
         await self.limiter.stop()
         await self.audit.stop()
         await self.access.stop()

@@ -239,6 +239,24 @@ async def test_postgresql_refuses_to_update_or_delete_audit_events(
     assert (await api.sql("SELECT actor FROM audit_events WHERE id = 1"))[0][0] is not None
 
 
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_checkpoints SET seq = 0", "DELETE FROM audit_checkpoints"],
+)
+async def test_postgresql_refuses_to_update_or_delete_published_checkpoints(
+    api: Api, statement: str
+) -> None:
+    if api.settings.database_url.startswith("sqlite"):
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    await _activity(api)
+    auditor = api.auth("alpha", "audit:read")
+    assert (await api.client.get("/v1/audit/checkpoint", headers=auditor)).status_code == 200
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        await api.sql(statement)
+    assert len(await api.sql("SELECT id FROM audit_checkpoints")) == 1
+
+
 # --- query privacy ------------------------------------------------------------------------
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import stat
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,125 @@ async def test_an_event_is_numbered_seq_in_the_api_and_in_exports(api: Api) -> N
     assert all("id" not in event for event in listed)
     assert sorted(event["seq"] for event in listed) == [event["seq"] for event in exported]
     assert {e["seq"]: e["digest"] for e in listed} == {e["seq"]: e["digest"] for e in exported}
+
+
+# --- published checkpoints: on the schedule and on request -----------------------------------
+
+INTERVAL_MINUTES = 0.01  # 0.6 s
+
+
+async def _published(api: Api, **params: Any) -> dict[str, Any]:
+    response = await api.client.get(
+        "/v1/audit/checkpoints", params=params, headers=api.auth("alpha", AUDITOR)
+    )
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def _scheduled(api: Api, at_least: int) -> list[dict[str, Any]]:
+    """The scheduled checkpoints, oldest first, once there are `at_least` of them."""
+    for _ in range(1000):
+        page = await _published(api, limit=1000)
+        found = [c for c in page["checkpoints"] if c["trigger"] == "schedule"]
+        if len(found) >= at_least:
+            return found[::-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} scheduled checkpoints after 1,000 looks")
+
+
+def _gap(earlier: dict[str, Any], later: dict[str, Any]) -> float:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later["issued_at"]) - parse(earlier["issued_at"])).total_seconds()
+
+
+async def _scheduled_app(api: Api, api_factory: Any) -> Api:
+    update = {"checkpoint_interval_minutes": INTERVAL_MINUTES}
+    started: Api = await api_factory(api.settings.model_copy(update=update))
+    return started
+
+
+async def test_checkpoints_are_published_on_the_schedule_signed_and_recorded(
+    api: Api, api_factory: Any
+) -> None:
+    scheduled = await _scheduled_app(api, api_factory)
+    await _activity(scheduled, 1)
+    key = load_public_key((await _checkpoint(scheduled))["public_key"].encode())
+    found = await _scheduled(scheduled, 3)
+    for checkpoint in found:
+        verify_checkpoint(Checkpoint.from_dict(checkpoint), key)
+    for earlier, later in itertools.pairwise(found):
+        assert later["seq"] > earlier["seq"]  # the earlier one's own event comes after it
+        assert _gap(earlier, later) >= INTERVAL_MINUTES * 60
+
+    response = await scheduled.client.get(
+        "/v1/audit",
+        params={"action": "audit.checkpoint", "limit": 1000},
+        headers=api.auth("alpha", AUDITOR),
+    )
+    recorded = {
+        (event["details"]["seq"], event["details"]["head_digest"]): event
+        for event in response.json()["events"]
+    }
+    for checkpoint in found:
+        event = recorded[(checkpoint["seq"], checkpoint["head_digest"])]
+        assert event["details"]["trigger"] == "schedule"
+        assert event["actor"] == "hashshare-checkpoint-schedule"
+        assert event["seq"] > checkpoint["seq"]
+
+
+async def test_replicas_share_one_schedule(api: Api, api_factory: Any) -> None:
+    """Two processes on one database, both due every interval: one checkpoint per interval,
+    not one per replica."""
+    first = await _scheduled_app(api, api_factory)
+    await _scheduled_app(api, api_factory)
+    found = await _scheduled(first, 5)
+    for earlier, later in itertools.pairwise(found):
+        assert _gap(earlier, later) >= INTERVAL_MINUTES * 60
+
+
+async def test_an_export_verifies_against_a_scheduled_checkpoint(
+    api: Api, api_factory: Any, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scheduled = await _scheduled_app(api, api_factory)
+    await _activity(scheduled, 1)
+    files["key.pem"].write_text((await _checkpoint(scheduled))["public_key"])
+    await _scheduled(scheduled, 1)
+    response = await scheduled.client.get(
+        "/v1/audit/checkpoints/latest", headers=api.auth("alpha", AUDITOR)
+    )
+    assert response.status_code == 200
+    files["checkpoint.json"].write_text(response.text)
+    _write(files["export.jsonl"], await _export(scheduled))
+    status, out = _verify(files, capsys)
+    assert status == 0, out
+    assert f"agrees with the checkpoint at event {response.json()['seq']}" in out
+
+
+async def test_the_latest_and_the_list_of_published_checkpoints(api: Api) -> None:
+    auditor = api.auth("alpha", AUDITOR)
+    none_yet = await api.client.get("/v1/audit/checkpoints/latest", headers=auditor)
+    assert none_yet.status_code == 404
+    assert none_yet.json()["error"]["code"] == "no_checkpoint"
+    assert await _published(api) == {"checkpoints": [], "next_cursor": None}
+
+    first = await _checkpoint(api)
+    second = await _checkpoint(api)
+    assert first["trigger"] == second["trigger"] == "request"
+    assert second["id"] > first["id"]
+    latest = (await api.client.get("/v1/audit/checkpoints/latest", headers=auditor)).json()
+    assert latest == {name: value for name, value in second.items() if name != "public_key"}
+
+    page = await _published(api, limit=1)
+    assert [c["id"] for c in page["checkpoints"]] == [second["id"]]
+    rest = await _published(api, limit=1, cursor=page["next_cursor"])
+    assert [c["id"] for c in rest["checkpoints"]] == [first["id"]]
+    assert (await _published(api, limit=1, cursor=rest["next_cursor"]))["checkpoints"] == []
+
+
+@pytest.mark.parametrize("path", ["/v1/audit/checkpoints", "/v1/audit/checkpoints/latest"])
+async def test_published_checkpoints_need_the_audit_scope(api: Api, path: str) -> None:
+    response = await api.client.get(path, headers=api.auth("alpha", "hashes:match"))
+    assert response.status_code == 403

@@ -9,7 +9,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hashshare.audit.chain import link
-from hashshare.audit.models import AuditEvent, AuditHead, NewEvent, chain_fields
+from hashshare.audit.models import AuditCheckpoint, AuditEvent, AuditHead, NewEvent, chain_fields
 from hashshare.db import utcnow
 
 HEAD_ID = 1
@@ -37,6 +37,38 @@ class AuditRepository:
             )
         ).one()
         return int(row[0]), str(row[1])
+
+    async def lock_head(self) -> tuple[int, str]:
+        """The head, locked until the transaction ends (as an append locks it): what is
+        signed under the lock is the head, and concurrent signers queue up."""
+        row = (
+            await self.session.execute(
+                update(AUDIT_HEAD)
+                .where(AUDIT_HEAD.c.id == HEAD_ID)
+                .values(seq=AUDIT_HEAD.c.seq)
+                .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
+            )
+        ).one()
+        return int(row[0]), str(row[1])
+
+    async def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self.session.add(checkpoint)
+        await self.session.flush()
+
+    async def latest_checkpoint(self, trigger: str | None = None) -> AuditCheckpoint | None:
+        query = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+        if trigger is not None:
+            query = query.where(AuditCheckpoint.trigger == trigger)
+        return (await self.session.scalars(query)).first()
+
+    async def list_checkpoints(
+        self, *, before_id: int | None, limit: int
+    ) -> Sequence[AuditCheckpoint]:
+        """Newest first; `before_id` is the cursor (exclusive)."""
+        query = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(AuditCheckpoint.id < before_id)
+        return (await self.session.scalars(query)).all()
 
     async def stream(self, batch: int = 1000) -> AsyncIterator[AuditEvent]:
         """Every event in sequence order, a batch at a time (constant memory)."""

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from hashshare.audit.actions import ACTIONS
-from hashshare.audit.schemas import AuditPage, ChainVerdict, CheckpointOut
+from hashshare.audit.schemas import (
+    AuditPage,
+    ChainVerdict,
+    CheckpointOut,
+    CheckpointPage,
+    PublishedCheckpoint,
+)
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.deps import AuditLog, ReadUoW, TimeRange, UoW, require_scope
@@ -77,7 +83,7 @@ async def verify_audit_chain(
     "/checkpoint",
     response_model=CheckpointOut,
     responses={404: {"model": ErrorBody, "description": "Checkpoints are not configured."}},
-    summary="A signed checkpoint of the audit chain's head (recorded in the log)",
+    summary="Sign the audit chain's head now and publish it (recorded in the log)",
 )
 async def audit_checkpoint(
     principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
@@ -85,6 +91,43 @@ async def audit_checkpoint(
     uow: UoW,
 ) -> CheckpointOut:
     return await audit_log.checkpoint(uow, principal.actor)
+
+
+@router.get(
+    "/checkpoints",
+    response_model=CheckpointPage,
+    summary="Published checkpoints (scheduled and requested), newest first",
+)
+async def list_checkpoints(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
+    audit_log: AuditLog,
+    uow: UoW,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CheckpointPage:
+    return await audit_log.checkpoints(
+        uow, before_id=None if cursor is None else parse_cursor(cursor), limit=limit
+    )
+
+
+@router.get(
+    "/checkpoints/latest",
+    response_model=PublishedCheckpoint,
+    responses={
+        404: {
+            "model": ErrorBody,
+            "description": "`no_checkpoint`: none published yet; "
+            "`checkpoints_not_configured`: no checkpoint key.",
+        }
+    },
+    summary="The newest published checkpoint",
+)
+async def latest_checkpoint(
+    principal: Annotated[Principal, require_scope(Scope.AUDIT_READ)],
+    audit_log: AuditLog,
+    uow: UoW,
+) -> PublishedCheckpoint:
+    return await audit_log.latest_checkpoint(uow)
 
 
 @router.get(

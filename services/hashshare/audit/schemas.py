@@ -38,7 +38,12 @@ class ChainVerdict(BaseModel):
     reason: str | None = Field(description="Why that link is broken.")
 
 
-class CheckpointOut(BaseModel):
+class PublishedCheckpoint(BaseModel):
+    """A signed checkpoint as published: save it as a file for `hashshare audit verify
+    --checkpoint`."""
+
+    id: int = Field(description="Newer checkpoints have larger ids (the list's cursor).")
+    trigger: str = Field(description="`schedule` (every CHECKPOINT_INTERVAL_MINUTES) or `request`.")
     version: str = Field(description="`hashshare-checkpoint/1`.")
     algorithm: str = Field(description="`Ed25519`.")
     seq: int = Field(description="The last event the checkpoint covers (0: none yet).")
@@ -49,6 +54,14 @@ class CheckpointOut(BaseModel):
         description="Base64 Ed25519 signature of "
         "`hashshare-checkpoint/1\\n<seq>\\n<head_digest>\\n<issued_at>\\n`."
     )
+
+
+class CheckpointPage(BaseModel):
+    checkpoints: list[PublishedCheckpoint] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page.")
+
+
+class CheckpointOut(PublishedCheckpoint):
     public_key: str = Field(
         description="The signing key's public half (PEM), for convenience: auditors check "
         "checkpoints with the copy they obtained from the operator, not this one."

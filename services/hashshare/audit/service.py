@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.audit.chain import ChainVerifier, Verdict, format_time
-from hashshare.audit.checkpoint import CheckpointSigner
-from hashshare.audit.models import AuditEvent, NewEvent, chain_fields
+from hashshare.audit.checkpoint import ALGORITHM, VERSION, CheckpointSigner
+from hashshare.audit.models import AuditCheckpoint, AuditEvent, NewEvent, chain_fields
 from hashshare.audit.repository import AuditRepository
-from hashshare.audit.schemas import AuditEventOut, AuditPage, ChainVerdict, CheckpointOut
+from hashshare.audit.schemas import (
+    AuditEventOut,
+    AuditPage,
+    ChainVerdict,
+    CheckpointOut,
+    CheckpointPage,
+    PublishedCheckpoint,
+)
 from hashshare.auth.principal import Actor
 from hashshare.db import Database, UnitOfWork, utcnow
 from hashshare.errors import NotFound
@@ -79,26 +86,68 @@ async def export_lines(session: AsyncSession) -> AsyncIterator[str]:
 class AuditService:
     """Reading, exporting and verifying the audit log."""
 
-    def __init__(self, read_database: Database, signer: CheckpointSigner | None = None) -> None:
+    def __init__(
+        self, database: Database, read_database: Database, signer: CheckpointSigner | None = None
+    ) -> None:
+        self._database = database  # the primary: scheduled checkpoints write
         self._read_database = read_database
         self._signer = signer
 
-    async def checkpoint(self, uow: UnitOfWork, actor: Actor) -> CheckpointOut:
-        """Sign the chain's current head; the request is recorded (after the head it signs)."""
+    def _require_signer(self) -> CheckpointSigner:
         if self._signer is None:
             raise NotFound(
                 "audit checkpoints are not configured: set HASHSHARE_CHECKPOINT_KEY_FILE",
                 code="checkpoints_not_configured",
             )
-        seq, digest = await AuditRepository(uow.session).head()
-        checkpoint = self._signer.sign(seq, digest, utcnow())
-        await record(
-            uow.session,
-            actor,
-            "audit.checkpoint",
-            details={"seq": seq, "head_digest": digest, "key_id": checkpoint.key_id},
+        return self._signer
+
+    async def checkpoint(self, uow: UnitOfWork, actor: Actor) -> CheckpointOut:
+        """Sign the chain's current head and publish it; the request is recorded (after the
+        head it signs)."""
+        signer = self._require_signer()
+        published = await _publish(uow.session, signer, actor, "request")
+        return CheckpointOut(**published.model_dump(), public_key=signer.public_key_pem())
+
+    async def publish_if_due(self, interval: timedelta, first_due: datetime) -> timedelta:
+        """Publish a scheduled checkpoint if the last one (of any replica) is `interval` old,
+        or, before any, once `first_due` has come; return how long until the next is due."""
+        signer = self._require_signer()
+
+        async def wait(repository: AuditRepository) -> timedelta:
+            latest = await repository.latest_checkpoint(SCHEDULE)
+            return (first_due if latest is None else latest.issued_at + interval) - utcnow()
+
+        async with self._database.unit() as uow:  # a read: no lock until one is due
+            due = await wait(AuditRepository(uow.session))
+        if due > timedelta(0):
+            return due
+        async with self._database.unit() as uow:
+            repository = AuditRepository(uow.session)
+            await repository.lock_head()  # replicas due at once take turns here
+            due = await wait(repository)
+            if due > timedelta(0):  # another replica has just published it
+                return due
+            await _publish(uow.session, signer, SCHEDULER, SCHEDULE)
+        return interval
+
+    async def latest_checkpoint(self, uow: UnitOfWork) -> PublishedCheckpoint:
+        latest = await AuditRepository(uow.session).latest_checkpoint()
+        if latest is None:
+            self._require_signer()
+            raise NotFound("no checkpoint has been published yet", code="no_checkpoint")
+        return _published(latest)
+
+    async def checkpoints(
+        self, uow: UnitOfWork, *, before_id: int | None, limit: int
+    ) -> CheckpointPage:
+        """Published checkpoints newest first, from before the cursor `before_id`."""
+        found = await AuditRepository(uow.session).list_checkpoints(
+            before_id=before_id, limit=limit
         )
-        return CheckpointOut(**checkpoint.as_dict(), public_key=self._signer.public_key_pem())
+        return CheckpointPage(
+            checkpoints=[_published(each) for each in found],
+            next_cursor=str(found[-1].id) if len(found) == limit else None,
+        )
 
     async def page(
         self,
@@ -138,6 +187,56 @@ class AuditService:
         async with self._read_database.unit() as uow:
             async for line in export_lines(uow.session):
                 yield line
+
+
+SCHEDULE = "schedule"
+SCHEDULER = Actor("hashshare-checkpoint-schedule", None, None)
+
+
+async def _publish(
+    session: AsyncSession, signer: CheckpointSigner, actor: Actor, trigger: str
+) -> PublishedCheckpoint:
+    """Sign the head (locked, so it is the head when the event below is appended), record
+    the event and keep the checkpoint."""
+    repository = AuditRepository(session)
+    seq, digest = await repository.lock_head()
+    issued_at = utcnow()
+    checkpoint = signer.sign(seq, digest, issued_at)
+    await record(
+        session,
+        actor,
+        "audit.checkpoint",
+        details={
+            "seq": seq,
+            "head_digest": digest,
+            "key_id": checkpoint.key_id,
+            "trigger": trigger,
+        },
+    )
+    stored = AuditCheckpoint(
+        seq=seq,
+        head_digest=digest,
+        issued_at=issued_at,
+        key_id=checkpoint.key_id,
+        signature=checkpoint.signature,
+        trigger=trigger,
+    )
+    await repository.add_checkpoint(stored)
+    return _published(stored)
+
+
+def _published(stored: AuditCheckpoint) -> PublishedCheckpoint:
+    return PublishedCheckpoint(
+        id=stored.id,
+        trigger=stored.trigger,
+        version=VERSION,
+        algorithm=ALGORITHM,
+        seq=stored.seq,
+        head_digest=stored.head_digest,
+        issued_at=format_time(stored.issued_at),
+        key_id=stored.key_id,
+        signature=stored.signature,
+    )
 
 
 async def verify_log(session: AsyncSession) -> Verdict:
