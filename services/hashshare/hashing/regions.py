@@ -30,10 +30,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-ANALYSIS_SIDE = 256
+ANALYSIS_SIDE = 160
 TOLERANCE = 24
 BORDER_SHARE = 0.97
-FRAME_SHARE = 0.55
+FRAME_SHARE = 0.4
 MIN_CUT = 0.01
 MIN_KEEP = 0.3
 WHOLE = "whole"
@@ -48,30 +48,63 @@ class Region:
     box: Box  # in the pixels the regions were found in
 
 
-def _line_shares(block: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
-    """For each row of an (h, w, 3) block: the share of its pixels near its median colour."""
-    median = np.median(block, axis=1, keepdims=True)
-    near = (np.abs(block - median) <= TOLERANCE).all(axis=2)
-    shares: npt.NDArray[np.float64] = near.mean(axis=1)
+def _near(lines: npt.NDArray[np.int16], colour: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """For each line of an (n, w, 3) block: the share of its pixels within TOLERANCE of colour."""
+    shares: npt.NDArray[np.float64] = (
+        (np.abs(lines - colour) <= TOLERANCE).all(axis=2).mean(axis=1)
+    )
     return shares
 
 
-def _peel(pixels: npt.NDArray[np.int16], share: float) -> Box:
-    """The box left when frame-like lines are peeled off each edge, rows and columns in turn."""
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    uniform: float  # a frame starts (and goes on past text) at a line this uniform
+    line: float  # a line of the frame has this share of the frame's colour (text on it)
+    skip: float  # how far (share of the side) to look past a line of text for the frame
+
+
+_TRIM = _Rule(uniform=BORDER_SHARE, line=BORDER_SHARE, skip=0.0)
+_FRAME = _Rule(uniform=0.9, line=FRAME_SHARE, skip=0.12)
+
+
+def _peel_edge(lines: npt.NDArray[np.int16], rule: _Rule, limit: int) -> int:
+    """How many lines (outermost first) are frame: runs of lines in a frame colour, past
+    bands of text on it; a frame may change colour (a title bar, then a margin)."""
+    depth = 0
+    skip = max(1, round(rule.skip * len(lines)))
+    while depth < limit:
+        colour = np.median(lines[depth], axis=0)
+        shares = _near(lines[depth:limit], colour)
+        if shares[0] < rule.uniform:
+            break
+        at = 0
+        while at < len(shares):
+            if shares[at] >= rule.line:
+                at += 1
+                continue
+            ahead = np.flatnonzero(shares[at : at + skip] >= rule.uniform) if rule.skip else []
+            if len(ahead) == 0:
+                break
+            at += int(ahead[0])
+        depth += at
+    return depth
+
+
+def _peel(pixels: npt.NDArray[np.int16], rule: _Rule) -> Box:
+    """The box left when frame lines are peeled off each edge, in turn until none moves."""
     height, width = pixels.shape[:2]
     left, top, right, bottom = 0, 0, width, height
-    for _ in range(8):
+    for _ in range(6):
         before = (left, top, right, bottom)
-        rows = _line_shares(pixels[top:bottom, left:right])
-        kept = np.flatnonzero(rows < share)
-        if kept.size == 0:
-            return 0, 0, 0, 0
-        top, bottom = top + int(kept[0]), top + int(kept[-1]) + 1
-        columns = _line_shares(pixels[top:bottom, left:right].transpose(1, 0, 2))
-        kept = np.flatnonzero(columns < share)
-        if kept.size == 0:
-            return 0, 0, 0, 0
-        left, right = left + int(kept[0]), left + int(kept[-1]) + 1
+        keep_h, keep_w = round(MIN_KEEP * height), round(MIN_KEEP * width)
+        block = pixels[top:bottom, left:right]
+        top += _peel_edge(block, rule, max(0, bottom - top - keep_h))
+        block = pixels[top:bottom, left:right]
+        bottom -= _peel_edge(block[::-1], rule, max(0, bottom - top - keep_h))
+        block = pixels[top:bottom, left:right].transpose(1, 0, 2)
+        left += _peel_edge(block, rule, max(0, right - left - keep_w))
+        block = pixels[top:bottom, left:right].transpose(1, 0, 2)
+        right -= _peel_edge(block[::-1], rule, max(0, right - left - keep_w))
         if (left, top, right, bottom) == before:
             break
     return left, top, right, bottom
@@ -102,8 +135,8 @@ def find_regions(image: Image.Image) -> list[Region]:
         small, scale = image, 1.0
     pixels = np.asarray(small.convert("RGB"), dtype=np.int16)
     small_height, small_width = pixels.shape[:2]
-    for name, share in (("trimmed", BORDER_SHARE), ("framed", FRAME_SHARE)):
-        left, top, right, bottom = _inset(_peel(pixels, share), small_width, small_height)
+    for name, rule in (("trimmed", _TRIM), ("framed", _FRAME)):
+        left, top, right, bottom = _inset(_peel(pixels, rule), small_width, small_height)
         if (right - left) < MIN_KEEP * small_width or (bottom - top) < MIN_KEEP * small_height:
             continue
         cut = max(
