@@ -68,10 +68,18 @@ class RegionHashes:
     """The perceptual hashes of one region of an image (regions.py), by signal type."""
 
     name: str
-    box: Box  # in the decoded (upright, reduced) pixels
+    box: Box  # in the upright picture's full-size pixels
     values: dict[str, bytes]
     pdq_quality: int | None = None
     dihedral: dict[str, PdqHash] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        """Flat text form: the region's name and box, its hashes, and its PDQ quality."""
+        record: dict[str, Any] = {"region": self.name, "box": list(self.box)}
+        record.update((name, value.hex()) for name, value in self.values.items())
+        if self.pdq_quality is not None:
+            record["pdq_quality"] = self.pdq_quality
+        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +104,12 @@ class ImageHashes:
         return self.pdq_quality is not None and self.pdq_quality < LOW_QUALITY
 
     def as_record(self) -> dict[str, Any]:
-        """Flat text form: one field per signal type, plus the PDQ quality."""
+        """Flat text form: one field per signal type, plus the PDQ quality and the regions."""
         record: dict[str, Any] = {name: value.hex() for name, value in self.values.items()}
         if self.pdq_quality is not None:
             record["pdq_quality"] = self.pdq_quality
+        if self.regions:
+            record["regions"] = [region.as_record() for region in self.regions]
         return record
 
 
@@ -185,10 +195,17 @@ def hash_regions(
     if not wanted:
         return found
     plain = decoded.plain_pixels
+    factor = decoded.info.reduction
     for region in find_regions(plain)[1:]:
         part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
         values, quality, variants = hash_decoded(part, wanted, dihedral)
-        found.append(RegionHashes(region.name, region.box, values, quality, variants))
+        box = (
+            region.box[0] * factor,
+            region.box[1] * factor,
+            region.box[2] * factor,
+            region.box[3] * factor,
+        )
+        found.append(RegionHashes(region.name, box, values, quality, variants))
     return found
 
 

@@ -50,9 +50,7 @@ class Region:
 
 def _near(lines: npt.NDArray[np.int16], colour: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """For each line of an (n, w, 3) block: the share of its pixels within TOLERANCE of colour."""
-    shares: npt.NDArray[np.float64] = (
-        (np.abs(lines - colour) <= TOLERANCE).all(axis=2).mean(axis=1)
-    )
+    shares: npt.NDArray[np.float64] = (np.abs(lines - colour) <= TOLERANCE).all(axis=2).mean(axis=1)
     return shares
 
 
@@ -82,8 +80,8 @@ def _peel_edge(lines: npt.NDArray[np.int16], rule: _Rule, limit: int) -> int:
             if shares[at] >= rule.line:
                 at += 1
                 continue
-            ahead = np.flatnonzero(shares[at : at + skip] >= rule.uniform) if rule.skip else []
-            if len(ahead) == 0:
+            ahead = np.flatnonzero(shares[at : at + skip] >= rule.uniform)
+            if rule.skip == 0 or len(ahead) == 0:
                 break
             at += int(ahead[0])
         depth += at
