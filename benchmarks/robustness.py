@@ -109,15 +109,62 @@ SKIMAGE_PHOTOS = (
 )
 # opencv-doc's sample data: photographs (known), and the other image of each pair (distractor)
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-OPENCV_PHOTOS = (
-    "aero1 aloeL apple baboon basketball1 blox board building butterfly ela_original fruits "
-    "graf1 HappyFish home left leuvenA lena messi5 orange rubberwhale1 smarties squirrel_cls "
-    "starry_night stuff Blender_Suzanne1 pic1 pic3 pic5 left01 left05 left09 left13"
-).split()
-OPENCV_PAIRS = (
-    "aero3 aloeR basketball2 ela_modified graf3 leuvenB right rubberwhale2 Blender_Suzanne2 "
-    "pic2 pic4 pic6 right01 right05 right09 right13 left02 left06 left11 left14"
-).split()
+OPENCV_PHOTOS = [
+    "aero1",
+    "aloeL",
+    "apple",
+    "baboon",
+    "basketball1",
+    "blox",
+    "board",
+    "building",
+    "butterfly",
+    "ela_original",
+    "fruits",
+    "graf1",
+    "HappyFish",
+    "home",
+    "left",
+    "leuvenA",
+    "lena",
+    "messi5",
+    "orange",
+    "rubberwhale1",
+    "smarties",
+    "squirrel_cls",
+    "starry_night",
+    "stuff",
+    "Blender_Suzanne1",
+    "pic1",
+    "pic3",
+    "pic5",
+    "left01",
+    "left05",
+    "left09",
+    "left13",
+]
+OPENCV_PAIRS = [
+    "aero3",
+    "aloeR",
+    "basketball2",
+    "ela_modified",
+    "graf3",
+    "leuvenB",
+    "right",
+    "rubberwhale2",
+    "Blender_Suzanne2",
+    "pic2",
+    "pic4",
+    "pic6",
+    "right01",
+    "right05",
+    "right09",
+    "right13",
+    "left02",
+    "left06",
+    "left11",
+    "left14",
+]
 WALLPAPER_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"))
 STELLARIUM = Path("/usr/share/stellarium")
 GIMP_HELP = Path("/usr/share/gimp/2.0/help")
@@ -198,10 +245,22 @@ def gather() -> Corpus:
         group = "known" if image is not None and _colourful(image) else "distractors"
         _add(corpus, group, f"wallpapers ({path.parts[3]})", path.stem, image)
     for name in SKIMAGE_PHOTOS:
-        _add(corpus, "known", "scikit-image", name, _shrink(Image.fromarray(getattr(skimage.data, name)())))
+        _add(
+            corpus,
+            "known",
+            "scikit-image",
+            name,
+            _shrink(Image.fromarray(getattr(skimage.data, name)())),
+        )
     left, right, _disparity = skimage.data.stereo_motorcycle()
     _add(corpus, "known", "scikit-image", "motorcycle_left", _shrink(Image.fromarray(left)))
-    _add(corpus, "distractors", "scikit-image (pair)", "motorcycle_right", _shrink(Image.fromarray(right)))
+    _add(
+        corpus,
+        "distractors",
+        "scikit-image (pair)",
+        "motorcycle_right",
+        _shrink(Image.fromarray(right)),
+    )
     samples = load_sample_images()
     for filename, array in zip(samples.filenames, samples.images, strict=True):
         _add(corpus, "known", "scikit-learn", Path(filename).stem, _shrink(Image.fromarray(array)))
@@ -219,17 +278,30 @@ def gather() -> Corpus:
         group = "known" if len(corpus.known) < KNOWN_TARGET else "distractors"
         _add(corpus, group, "stellarium-data nebulae", path.stem, _open(path))
     others: list[tuple[str, Path]] = []
-    others += [("gimp-help-en", p) for p in sorted(GIMP_HELP.rglob("*")) if p.suffix in (".png", ".jpg")]
-    others += [("opencv-doc manual", p) for p in sorted(OPENCV_HTML.rglob("*")) if p.suffix in (".png", ".jpg")]
-    others += [("stellarium-data charts", p) for p in sorted((STELLARIUM / "skycultures").rglob("*.png"))]
-    others += [("stellarium-data textures", p) for p in sorted((STELLARIUM / "textures").glob("*.png"))]
+    others += [
+        ("gimp-help-en", p) for p in sorted(GIMP_HELP.rglob("*")) if p.suffix in (".png", ".jpg")
+    ]
+    others += [
+        ("opencv-doc manual", p)
+        for p in sorted(OPENCV_HTML.rglob("*"))
+        if p.suffix in (".png", ".jpg")
+    ]
+    others += [
+        ("stellarium-data charts", p) for p in sorted((STELLARIUM / "skycultures").rglob("*.png"))
+    ]
+    others += [
+        ("stellarium-data textures", p) for p in sorted((STELLARIUM / "textures").glob("*.png"))
+    ]
     others += [("desktop-base", p) for p in sorted(DESKTOP_BASE.rglob("*.png"))]
-    seen = {hashlib.md5(np.asarray(i).tobytes()).digest() for i in corpus.known.values()}
+    seen = {
+        hashlib.md5(np.asarray(i).tobytes(), usedforsecurity=False).digest()
+        for i in corpus.known.values()
+    }
     for source, path in others:
         image = _open(path)
         if image is None:
             continue
-        digest = hashlib.md5(np.asarray(image).tobytes()).digest()
+        digest = hashlib.md5(np.asarray(image).tobytes(), usedforsecurity=False).digest()
         if digest in seen:
             continue
         seen.add(digest)
@@ -262,8 +334,16 @@ def load_corpus() -> Corpus:
 # --- edits --------------------------------------------------------------------------------
 
 WORDS = (
-    "when you see it", "they don't want you to know", "share before it's deleted",
-    "BREAKING", "the truth", "wake up", "join us", "never forget", "lol", "#1 reason why",
+    "when you see it",
+    "they don't want you to know",
+    "share before it's deleted",
+    "BREAKING",
+    "the truth",
+    "wake up",
+    "join us",
+    "never forget",
+    "lol",
+    "#1 reason why",
 )
 
 
@@ -295,7 +375,11 @@ def jpeg(image: Image.Image, rng: random.Random) -> bytes:
 def rescale(image: Image.Image, rng: random.Random) -> bytes:
     scale = rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.2, 2.0)])
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return encode(image.resize(size, rng.choice([Image.Resampling.BILINEAR, Image.Resampling.LANCZOS])), "JPEG", quality=85)
+    return encode(
+        image.resize(size, rng.choice([Image.Resampling.BILINEAR, Image.Resampling.LANCZOS])),
+        "JPEG",
+        quality=85,
+    )
 
 
 def webp(image: Image.Image, rng: random.Random) -> bytes:
@@ -313,15 +397,25 @@ def sharpen(image: Image.Image, rng: random.Random) -> bytes:
 
 
 def tint(image: Image.Image, rng: random.Random) -> bytes:
-    return encode(Image.blend(image, Image.new("RGB", image.size, colour(rng)), rng.uniform(0.1, 0.25)))
+    return encode(
+        Image.blend(image, Image.new("RGB", image.size, colour(rng)), rng.uniform(0.1, 0.25))
+    )
 
 
 def brightness(image: Image.Image, rng: random.Random) -> bytes:
-    return encode(ImageEnhance.Brightness(image).enhance(rng.choice([rng.uniform(0.7, 0.85), rng.uniform(1.15, 1.35)])))
+    return encode(
+        ImageEnhance.Brightness(image).enhance(
+            rng.choice([rng.uniform(0.7, 0.85), rng.uniform(1.15, 1.35)])
+        )
+    )
 
 
 def contrast(image: Image.Image, rng: random.Random) -> bytes:
-    return encode(ImageEnhance.Contrast(image).enhance(rng.choice([rng.uniform(0.6, 0.8), rng.uniform(1.2, 1.6)])))
+    return encode(
+        ImageEnhance.Contrast(image).enhance(
+            rng.choice([rng.uniform(0.6, 0.8), rng.uniform(1.2, 1.6)])
+        )
+    )
 
 
 def logo(image: Image.Image, rng: random.Random) -> bytes:
@@ -332,7 +426,12 @@ def logo(image: Image.Image, rng: random.Random) -> bytes:
     y = rng.choice([rng.randint(4, 20), image.height - size - rng.randint(4, 20)])
     shape = rng.choice([draw.ellipse, draw.rectangle])
     shape((x, y, x + size, y + size), fill=colour(rng))
-    draw.text((x + size // 6, y + size // 4), rng.choice("ABXQZ"), fill=colour(rng), font=font(rng, size // 2))
+    draw.text(
+        (x + size // 6, y + size // 4),
+        rng.choice("ABXQZ"),
+        fill=colour(rng),
+        font=font(rng, size // 2),
+    )
     return encode(out)
 
 
@@ -354,7 +453,9 @@ def transpose(method: Image.Transpose) -> Callable[[Image.Image, random.Random],
 def _crop(image: Image.Image, sides: tuple[float, float, float, float]) -> Image.Image:
     left, top, right, bottom = sides
     w, h = image.size
-    return image.crop((round(w * left), round(h * top), w - round(w * right), h - round(h * bottom)))
+    return image.crop(
+        (round(w * left), round(h * top), w - round(w * right), h - round(h * bottom))
+    )
 
 
 def crop_central(image: Image.Image, rng: random.Random) -> bytes:
@@ -386,10 +487,7 @@ def border(image: Image.Image, rng: random.Random) -> bytes:
 def letterbox(image: Image.Image, rng: random.Random) -> bytes:
     ratio = rng.choice([16 / 9, 1.0, 9 / 16, 4 / 3])
     w, h = image.size
-    if w / h > ratio:
-        size = (w, round(w / ratio))
-    else:
-        size = (round(h * ratio), h)
+    size = (w, round(w / ratio)) if w / h > ratio else (round(h * ratio), h)
     size = (max(size[0], w), max(size[1], h + 8) if size[0] == w else size[1])
     canvas = Image.new("RGB", size, (0, 0, 0))
     canvas.paste(image, ((size[0] - w) // 2, (size[1] - h) // 2))
@@ -408,7 +506,12 @@ def _caption_bands(image: Image.Image, rng: random.Random) -> Image.Image:
         if band:
             size = max(10, round(band * rng.uniform(0.3, 0.55)))
             text = rng.choice(WORDS)
-            draw.text((rng.randint(4, image.width // 6), y + (band - size) // 2), text, fill=ink, font=font(rng, size))
+            draw.text(
+                (rng.randint(4, image.width // 6), y + (band - size) // 2),
+                text,
+                fill=ink,
+                font=font(rng, size),
+            )
     return canvas
 
 
@@ -418,18 +521,35 @@ def caption(image: Image.Image, rng: random.Random) -> bytes:
 
 def _screenshot(image: Image.Image, rng: random.Random) -> Image.Image:
     scale = rng.uniform(0.6, 0.95)
-    inner = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
+    inner = image.resize(
+        (round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR
+    )
     bar = max(round(image.height * rng.uniform(0.04, 0.08)), 12)
-    margin_x, margin_y = round(image.width * rng.uniform(0.02, 0.12)), round(image.height * rng.uniform(0.02, 0.1))
+    margin_x, margin_y = (
+        round(image.width * rng.uniform(0.02, 0.12)),
+        round(image.height * rng.uniform(0.02, 0.1)),
+    )
     footer = round(image.height * rng.uniform(0.0, 0.1))
     size = (inner.width + 2 * margin_x, inner.height + bar + 2 * margin_y + footer)
     canvas = Image.new("RGB", size, rng.choice([(236, 236, 236), (30, 30, 30), (255, 255, 255)]))
     draw = ImageDraw.Draw(canvas)
-    draw.rectangle((0, 0, size[0], bar), fill=rng.choice([(40, 44, 52), (222, 222, 222), (59, 89, 152)]))
-    draw.text((margin_x // 2 + 4, bar // 5), rng.choice(["Photo - Viewer", "IMG_2041.jpg", "Gallery"]), fill=(128, 128, 128), font=font(rng, bar * 3 // 5))
+    draw.rectangle(
+        (0, 0, size[0], bar), fill=rng.choice([(40, 44, 52), (222, 222, 222), (59, 89, 152)])
+    )
+    draw.text(
+        (margin_x // 2 + 4, bar // 5),
+        rng.choice(["Photo - Viewer", "IMG_2041.jpg", "Gallery"]),
+        fill=(128, 128, 128),
+        font=font(rng, bar * 3 // 5),
+    )
     canvas.paste(inner, (margin_x, bar + margin_y))
     if footer > 10:
-        draw.text((margin_x, bar + 2 * margin_y + inner.height), rng.choice(WORDS), fill=(110, 110, 110), font=font(rng, footer // 2))
+        draw.text(
+            (margin_x, bar + 2 * margin_y + inner.height),
+            rng.choice(WORDS),
+            fill=(110, 110, 110),
+            font=font(rng, footer // 2),
+        )
     return canvas
 
 
@@ -439,19 +559,36 @@ def screenshot(image: Image.Image, rng: random.Random) -> bytes:
 
 def _post(image: Image.Image, rng: random.Random) -> Image.Image:
     width = round(image.width * rng.uniform(1.0, 1.15))
-    photo = image.resize((width - 2 * (pad := round(width * rng.uniform(0, 0.04))), round(image.height * (width - 2 * pad) / image.width)))
+    photo = image.resize(
+        (
+            width - 2 * (pad := round(width * rng.uniform(0, 0.04))),
+            round(image.height * (width - 2 * pad) / image.width),
+        )
+    )
     header = round(width * rng.uniform(0.1, 0.16))
     footer = round(width * rng.uniform(0.08, 0.2))
     dark = rng.random() < 0.3
-    canvas = Image.new("RGB", (width, header + photo.height + footer), (21, 32, 43) if dark else (255, 255, 255))
+    canvas = Image.new(
+        "RGB", (width, header + photo.height + footer), (21, 32, 43) if dark else (255, 255, 255)
+    )
     ink = (230, 230, 230) if dark else (20, 20, 20)
     draw = ImageDraw.Draw(canvas)
     r = header * 2 // 3
     draw.ellipse((pad + 6, (header - r) // 2, pad + 6 + r, (header + r) // 2), fill=colour(rng))
-    draw.text((pad + 16 + r, header // 4), rng.choice(["Freedom Voice", "news_daily", "J. Smith"]), fill=ink, font=font(rng, header // 3))
+    draw.text(
+        (pad + 16 + r, header // 4),
+        rng.choice(["Freedom Voice", "news_daily", "J. Smith"]),
+        fill=ink,
+        font=font(rng, header // 3),
+    )
     canvas.paste(photo, (pad, header))
     y = header + photo.height + footer // 5
-    draw.text((pad + 6, y), rng.choice(WORDS) + "  " + rng.choice(["12K", "3h", "842 shares"]), fill=ink, font=font(rng, max(10, footer // 4)))
+    draw.text(
+        (pad + 6, y),
+        rng.choice(WORDS) + "  " + rng.choice(["12K", "3h", "842 shares"]),
+        fill=ink,
+        font=font(rng, max(10, footer // 4)),
+    )
     return canvas
 
 
@@ -461,7 +598,9 @@ def post(image: Image.Image, rng: random.Random) -> bytes:
 
 def chain(image: Image.Image, rng: random.Random) -> bytes:
     """Several edits in a row: a crop or a resize, then a frame, then a logo, then JPEG."""
-    step = Image.open(io.BytesIO(rng.choice([crop_central, rescale, brightness])(image, rng))).convert("RGB")
+    step = Image.open(
+        io.BytesIO(rng.choice([crop_central, rescale, brightness])(image, rng))
+    ).convert("RGB")
     step = rng.choice([_caption_bands, _screenshot, _post])(step, rng)
     step = Image.open(io.BytesIO(logo(step, rng))).convert("RGB")
     return encode(step, "JPEG", quality=rng.randint(50, 85))
@@ -563,7 +702,15 @@ def build_stored(known: list[Hashed]) -> Stored:
     )
 
 
-METHODS = ("pdq@31", "phash@6", "dhash@5", "pdq+dihedral@31", "regions", "regions+64", "regions+2sig")
+METHODS = (
+    "pdq@31",
+    "phash@6",
+    "dhash@5",
+    "pdq+dihedral@31",
+    "regions",
+    "regions+64",
+    "regions+2sig",
+)
 
 
 def matched_owners(query: Hashed, stored: Stored, method: str) -> set[int]:
@@ -581,7 +728,9 @@ def matched_owners(query: Hashed, stored: Stored, method: str) -> set[int]:
         hit |= (distance(query.phash, stored.phash) <= 6).any(axis=0)
         hit |= (distance(query.dhash, stored.dhash) <= 5).any(axis=0)
     elif method == "regions+2sig":
-        second = (distance(query.phash, stored.phash) <= 8) | (distance(query.dhash, stored.dhash) <= 8)
+        second = (distance(query.phash, stored.phash) <= 8) | (
+            distance(query.dhash, stored.dhash) <= 8
+        )
         hit |= ((pdq <= 48) & second).any(axis=0)
     return set(stored.owner[hit].tolist())
 
@@ -635,7 +784,10 @@ def main() -> int:
     corpus = load_corpus()
     known_images = list(corpus.known.values())[: args.known]
     sample(corpus, args.distractors)
-    print(f"corpus ({CACHE.relative_to(ROOT)}): {len(known_images)} known, {len(corpus.distractors)} distractors")
+    print(
+        f"corpus ({CACHE.relative_to(ROOT)}): {len(known_images)} known, "
+        f"{len(corpus.distractors)} distractors"
+    )
     for group, counts in corpus.sources.items():
         for source, count in counts.most_common():
             print(f"  {group:<12} {count:>5}  {source}")
@@ -675,7 +827,10 @@ def main() -> int:
     known_hashed = hash_all([encode(image) for image in known_images], args.workers)
     query_hashed = hash_all(queries, args.workers)
     stored = build_stored(known_hashed)
-    print(f"hashed {len(known_hashed) + len(query_hashed)} images in {time.perf_counter() - started:.0f} s")
+    print(
+        f"hashed {len(known_hashed) + len(query_hashed)} images in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
 
     owners = np.array(query_owner)
     edits = np.array(query_edit)
@@ -716,20 +871,29 @@ def print_table(
     width = 16
     print("\nrecall (%) per edit and group")
     print(f"{'edit':<16}" + "".join(f"{m:>{width}}" for m in METHODS))
-    for edit, (group, _) in EDITS.items():
+    for edit in EDITS:
         print(f"{edit:<16}" + "".join(f"{100 * recall[m][edit]:>{width}.1f}" for m in METHODS))
     for group in GROUPS:
-        print(f"{'= ' + group:<16}" + "".join(f"{100 * recall[m][group]:>{width}.1f}" for m in METHODS))
+        print(
+            f"{'= ' + group:<16}"
+            + "".join(f"{100 * recall[m][group]:>{width}.1f}" for m in METHODS)
+        )
     print(f"{'false matches':<16}" + "".join(f"{false[m]:>{width}}" for m in METHODS))
     print(f"{'  by distractors':<16}" + "".join(f"{false_distractor[m]:>{width}}" for m in METHODS))
-    print(f"{'FM/1M compar.':<16}" + "".join(f"{_short(1e6 * false[m] / comparisons):>{width}}" for m in METHODS))
+    print(
+        f"{'FM/1M compar.':<16}"
+        + "".join(f"{_short(1e6 * false[m] / comparisons):>{width}}" for m in METHODS)
+    )
     at_10m = {}
     for m in METHODS:
         per_image = stored_per_image(known, m)
         # the measured rate per (query, stored hash) pair, over a set of 10 M stored hashes
         at_10m[m] = 10_000_000 * false[m] / (comparisons * per_image)
     print(f"{'FM/query@10M':<16}" + "".join(f"{_short(at_10m[m]):>{width}}" for m in METHODS))
-    print(f"{'hashes/image':<16}" + "".join(f"{stored_per_image(known, m):>{width}.2f}" for m in METHODS))
+    print(
+        f"{'hashes/image':<16}"
+        + "".join(f"{stored_per_image(known, m):>{width}.2f}" for m in METHODS)
+    )
     print(
         f"\n{query_count:,} queries against {len(known)} known photos "
         f"({len(stored.owner)} stored region hashes): {comparisons:,} (query, known photo) "
