@@ -37,8 +37,8 @@ Methods, all in the same run, on hashes from hashshare's pipeline:
   region's 8 rotations and mirrors on the query side, PDQ at 31; a match on any pair is one
   match.
 - ``regions+64``: the same with pHash at 6 and dHash at 5 of every region as further
-  signals (what `POST /v1/match/image` queries by default, with `dihedral`);
-  ``regions+64whole``: pHash and dHash of the whole image only.
+  signals; ``regions+64whole``: pHash and dHash of the whole image only (what
+  `POST /v1/match/image` queries by default, with `dihedral`).
 - ``regions+2sig``: ``regions``, plus PDQ up to 48 where pHash or dHash agrees within 8.
 
 Reported per method: recall per edit and per group, false matches among all (query,
@@ -78,7 +78,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
-from hashshare.hashing.hashers import DIHEDRAL, hash_bytes
+from hashshare.hashing.hashers import DIHEDRAL, hash_decoded
+from hashshare.hashing.images import DecodedImage, ImageLimits, decode
+from hashshare.hashing.regions import find_regions
 
 try:
     import matplotlib
@@ -660,10 +662,17 @@ class Hashed:
 
 
 def hash_one(data: bytes) -> Hashed:
+    """The pipeline's hashes of the whole image and of each region; for the regions, pHash
+    and dHash too (the service hashes regions with PDQ only: the alternatives are measured)."""
     started = time.perf_counter()
-    hashes = hash_bytes(data, SIGNALS, dihedral=True, regions=True)
+    decoded = decode(data, ImageLimits())
+    whole = hash_decoded(decoded, SIGNALS, dihedral=True)
+    rows = [whole[0::2]]
+    plain = decoded.plain_pixels
+    for region in find_regions(plain)[1:]:
+        part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
+        rows.append(hash_decoded(part, SIGNALS, dihedral=True)[0::2])
     seconds = time.perf_counter() - started
-    rows = [(hashes.values, hashes.dihedral)] + [(r.values, r.dihedral) for r in hashes.regions]
 
     def stack(name: str) -> U8:
         return np.frombuffer(b"".join(v[name] for v, _ in rows), np.uint8).reshape(len(rows), -1)

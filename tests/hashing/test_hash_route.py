@@ -203,5 +203,5 @@ async def test_hash_returns_every_region_a_frame_was_taken_off(api: Api) -> None
     assert plain["regions"] == []
     region = body["regions"][0]
     assert region["region"] == "trimmed" and region["box"][0] >= 30
-    assert [h["signal_type"] for h in region["hashes"]] == ["pdq", "phash", "dhash"]
+    assert [h["signal_type"] for h in region["hashes"]] == ["pdq"]
     assert region["hashes"][0]["quality"] is not None

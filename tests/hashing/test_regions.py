@@ -93,14 +93,15 @@ def test_the_framed_picture_is_found_within_pdqs_default_distance(frame: object)
     assert region in ("trimmed", "framed")
 
 
-def test_each_region_is_hashed_with_every_perceptual_type_asked_for_and_no_file_hash() -> None:
+def test_each_region_is_hashed_with_pdq_only() -> None:
     hashes = hash_bytes(encode(captioned(PICTURE)), ("pdq", "phash", "md5"), regions=True)
 
     assert hashes.regions
     for region in hashes.regions:
-        assert set(region.values) == {"pdq", "phash"}
+        assert set(region.values) == {"pdq"}
         assert region.pdq_quality is not None
         assert region.as_record()["region"] == region.name
+    assert hash_bytes(encode(captioned(PICTURE)), ("phash",), regions=True).regions == []
 
 
 def test_regions_are_not_hashed_unless_asked_for() -> None:

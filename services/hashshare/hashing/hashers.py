@@ -38,6 +38,7 @@ FILE_TYPES = ("md5", "sha256")
 SIGNAL_TYPES = PERCEPTUAL_TYPES + FILE_TYPES
 DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 LOW_QUALITY = 50
+REGION_TYPES = ("pdq",)
 WHASH_IMAGE_SCALE = 64
 
 # Name of each dihedral transform → Pillow's transposition (rotations counter-clockwise).
@@ -86,8 +87,8 @@ class RegionHashes:
 class ImageHashes:
     """The hashes of one image, by signal type, as bytes.
 
-    `values` are of the whole image; `regions` (when asked for) of the regions a frame was
-    taken off, each hashed with the same perceptual types.
+    `values` are of the whole image; `regions` (when asked for) the PDQ hashes of the regions
+    a frame was taken off.
     """
 
     values: dict[str, bytes]
@@ -189,8 +190,13 @@ def hash_decoded(
 def hash_regions(
     decoded: DecodedImage, types: Iterable[str], dihedral: bool = False
 ) -> list[RegionHashes]:
-    """Perceptual hashes of each region a frame was taken off (not the whole image)."""
-    wanted = [name for name in PERCEPTUAL_TYPES if name in set(types)]
+    """PDQ hashes of each region a frame was taken off (not the whole image).
+
+    PDQ only: pHash and dHash of regions, matched against each other, cost more false matches
+    than they find copies (README, "Robustness and the 64-bit defaults"); the whole image's
+    keep their place beside its PDQ.
+    """
+    wanted = [name for name in REGION_TYPES if name in set(types)]
     found: list[RegionHashes] = []
     if not wanted:
         return found
@@ -218,7 +224,7 @@ def hash_bytes(
 ) -> ImageHashes:
     """Hashes of an image file's bytes; the image is decoded once, and only if needed.
 
-    With `regions`, also the perceptual hashes of each region a frame was taken off.
+    With `regions`, also the PDQ hash of each region a frame was taken off.
     """
     limits = limits or ImageLimits()
     wanted = parse_types(list(types))

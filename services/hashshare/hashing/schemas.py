@@ -23,9 +23,9 @@ class HashOptions(BaseModel):
     )
     regions: bool = Field(
         default=True,
-        description="Also hash the regions a frame was taken off (`trimmed`: uniform borders "
-        "and letterbox bars; `framed`: caption bands, a screenshot's or a post's frame), with "
-        "the same perceptual types as the whole image.",
+        description="Also the PDQ hash of each region a frame was taken off (`trimmed`: "
+        "uniform borders and letterbox bars; `framed`: caption bands, a screenshot's or a "
+        "post's frame).",
     )
 
 
@@ -46,8 +46,8 @@ class MatchImageOptions(HashOptions):
     )
     regions: bool = Field(
         default=True,
-        description="Also match the hashes of the regions a frame was taken off (borders, "
-        "letterbox bars, caption bands, a screenshot's or a post's frame).",
+        description="Also match the PDQ hashes of the regions a frame was taken off "
+        "(borders, letterbox bars, caption bands, a screenshot's or a post's frame).",
     )
     include_disputed: bool = Field(
         default=False, description="Also report hashes whose listing is disputed."
@@ -127,7 +127,7 @@ class HashResponse(BaseModel):
     )
     regions: list[RegionOut] = Field(
         default_factory=list,
-        description="With `regions`: the perceptual hashes of each region a frame was taken "
+        description="With `regions` and `pdq`: the PDQ hash of each region a frame was taken "
         "off. Submit them with `hashes`, in one POST /v1/hashes request, so that a re-upload "
         "is found whichever side had the frame.",
     )
