@@ -54,7 +54,8 @@ repository root::
         lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 plasma-workspace-wallpapers \\
         desktop-base sway-backgrounds gimp-help-en stellarium-data opencv-doc
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python benchmarks/robustness.py     # table + docs/robustness.png
+    .venv/bin/python benchmarks/robustness.py --known 200 --distractors 2000
+    # table + docs/robustness.png
 """
 
 from __future__ import annotations
