@@ -7,6 +7,9 @@
   decode; JPEGs reduced in the DCT domain while the short side stays at least 512 pixels,
   then resampled onto PDQ's sampling grid for PDQ; see hashing/images.py).
 - ``hashshare-default``: the CLI's default set (pdq, phash, dhash, md5, sha256).
+- ``hashshare-regions``: the same with the regions a frame was taken off (hashing/regions.py),
+  what `POST /v1/hash`, `hashshare hash` and `POST /v1/match/image` do by default.
+- ``regions+dihedral``: and the 8 PDQ rotations and mirrors of each (`dihedral`).
 
 Images: the four 12-megapixel phone photos of Meta's PDQ test set
 (`shared/data/pdq/reg-test-input/exif-rotn`) and, as more 12-megapixel JPEGs, six other
@@ -81,10 +84,22 @@ def ours_default(path: Path) -> tuple[str, ...]:
     return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
 
 
+def ours_regions(path: Path) -> tuple[str, ...]:
+    hashes = hash_file(path, DEFAULT_TYPES, regions=True)
+    return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
+
+
+def ours_regions_dihedral(path: Path) -> tuple[str, ...]:
+    hashes = hash_file(path, DEFAULT_TYPES, dihedral=True, regions=True)
+    return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
+
+
 PATHS: dict[str, Callable[[Path], tuple[str, ...]]] = {
     "naive": naive,
     "hashshare": ours,
     "hashshare-default": ours_default,
+    "hashshare-regions": ours_regions,
+    "regions+dihedral": ours_regions_dihedral,
 }
 
 

@@ -87,7 +87,8 @@ def test_what_hashshare_hash_prints_is_read_as_it_is(
 ) -> None:
     (tmp_path / "a.png").write_bytes(encode(scene(seed=5)))
     for fmt in ("jsonl", "csv"):
-        assert cli(["hash", str(tmp_path), "--format", fmt, "--jobs", "1"]) == 0
+        args = ["hash", str(tmp_path), "--format", fmt, "--jobs", "1", "--no-regions"]
+        assert cli(args) == 0
         out = tmp_path / f"hashes.{fmt}"
         out.write_text(capsys.readouterr().out)
         detected, entries = read_file(out)
@@ -214,3 +215,38 @@ def test_pytx_reads_the_stopncii_and_file_exchange_exports_with_its_own_code(
         ("video_md5", "ef" * 16),
         ("video_sha256", "01" * 32),
     }
+
+
+def test_the_regions_hashshare_hash_prints_are_read_with_the_images_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.hashing.test_regions import PICTURE, captioned
+
+    (tmp_path / "meme.png").write_bytes(encode(captioned(PICTURE)))
+    for fmt in ("jsonl", "csv"):
+        assert cli(["hash", str(tmp_path), "--format", fmt, "--jobs", "1"]) == 0
+        out = tmp_path / f"hashes.{fmt}"
+        out.write_text(capsys.readouterr().out)
+        records, skipped = _split(read_file(out)[1])
+        assert not skipped
+        types = [r.signal_type for r in records]
+        assert types[:5] == ["pdq", "phash", "dhash", "md5", "sha256"]
+        assert len(types) > 5 and set(types[5:]) == {"pdq"}  # the regions
+        assert all(r.quality is not None for r in records if r.signal_type == "pdq")
+        assert {r.external_ref for r in records} == {str(tmp_path / "meme.png")}
+
+
+def test_a_hash_line_with_malformed_regions_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"path": "a.jpg", "md5": "ab" * 16, "regions": "{not json"}),
+        json.dumps({"path": "b.jpg", "md5": "cd" * 16, "regions": [1, 2]}),
+    ]
+    (tmp_path / "h.jsonl").write_text("\n".join(lines) + "\n")
+
+    records, skipped = _split(read_file(tmp_path / "h.jsonl")[1])
+
+    assert records == []
+    assert [s.reason.split(":")[0] for s in skipped] == [
+        "regions is not JSON",
+        "regions must be a list of objects",
+    ]

@@ -46,7 +46,7 @@ def test_prints_one_json_line_per_image_with_path_and_hashes(
 
     assert code == 0
     record = json.loads(lines[0])
-    assert record == {"path": str(sample), **hash_file(sample).as_record()}
+    assert record == {"path": str(sample), **hash_file(sample, regions=True).as_record()}
     assert (record["pdq"], record["pdq_quality"]) == (SAMPLE_B_PDQ, 100)
 
 
@@ -80,7 +80,7 @@ def test_writes_csv_with_a_header(pictures: Path, capsys: pytest.CaptureFixture[
 
     rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
     assert code == 0
-    assert list(rows[0]) == ["path", "pdq", "md5", "pdq_quality"]
+    assert list(rows[0]) == ["path", "pdq", "md5", "pdq_quality", "regions"]
     assert rows[0]["pdq"] == hash_file(pictures / "a.png", ["pdq"]).hex("pdq")
 
 

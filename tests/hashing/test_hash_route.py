@@ -188,3 +188,20 @@ async def test_refused_upload_is_audited_as_rejected(api: Api) -> None:
     rows = await api.sql("select action, details from audit_events where action like 'request.%'")
     assert [row[0] for row in rows] == ["request.rejected"]
     assert "image_unreadable" in str(rows[0][1])
+
+
+async def test_hash_returns_every_region_a_frame_was_taken_off(api: Api) -> None:
+
+    from tests.hashing.test_regions import PICTURE, bordered
+
+    data = encode(bordered(PICTURE, 30, (0, 0, 0)))
+
+    body = (await upload(api, data)).json()
+    plain = (await upload(api, data, regions=False)).json()
+
+    assert body["hashes"] == plain["hashes"]  # the whole image's hashes, as before
+    assert plain["regions"] == []
+    region = body["regions"][0]
+    assert region["region"] == "trimmed" and region["box"][0] >= 30
+    assert [h["signal_type"] for h in region["hashes"]] == ["pdq"]
+    assert region["hashes"][0]["quality"] is not None

@@ -20,7 +20,9 @@ LIMITS = ImageLimits()
 PICTURE = encode(scene())
 
 
-def crash(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> ImageHashes:
+def crash(
+    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+) -> ImageHashes:
     """Stands in for a decoder that kills its process (runs in the worker), after a moment,
     so that other uploads are under way beside it when it does."""
     import time
@@ -30,7 +32,7 @@ def crash(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bo
 
 
 def slow_hash(
-    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool
+    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
 ) -> ImageHashes:
     """Hashes after a pause, so that it is in flight when another worker dies."""
     import time
@@ -39,13 +41,17 @@ def slow_hash(
     return hash_bytes(data, types, limits, dihedral)
 
 
-def warm_up(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> Any:
+def warm_up(
+    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+) -> Any:
     import time
 
     time.sleep(0.5)
 
 
-def worker_pid(data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool) -> Any:
+def worker_pid(
+    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+) -> Any:
     return os.getpid()
 
 

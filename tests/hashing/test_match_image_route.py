@@ -166,3 +166,58 @@ async def test_unreadable_image_is_refused_before_matching(api: Api) -> None:
 
     assert error_of(response) == (422, "image_unreadable")
     assert await api.sql("select count(*) from audit_events where action = 'match'") == [(0,)]
+
+
+def _captioned(data: bytes) -> bytes:
+    from tests.hashing.test_regions import captioned
+
+    return encode(captioned(Image.open(io.BytesIO(data)).convert("RGB")), "JPEG", quality=80)
+
+
+async def test_a_captioned_copy_is_found_through_its_framed_region(api: Api) -> None:
+    hash_id = await submit(api, "pdq", ORIGINAL_PDQ)  # a plain PDQ, as HMA members submit
+
+    body = await match_image(api, _captioned(ORIGINAL))
+
+    assert body["regions"] and {r["region"] for r in body["regions"]} <= {"trimmed", "framed"}
+    found = [hit for hit in body["matched_hashes"] if hit["hash_id"] == hash_id]
+    assert len(found) == 1  # one match, however many regions or queries found it
+    assert found[0]["region"] in ("trimmed", "framed") and found[0]["distance"] <= 31
+    whole = [r for r in body["results"] if r["signal_type"] == "pdq" and r["region"] == "whole"]
+    assert all(not r["matches"] for r in whole)  # the whole image's hash misses it
+
+
+async def test_regions_can_be_left_out_of_an_image_match(api: Api) -> None:
+    await submit(api, "pdq", ORIGINAL_PDQ)
+
+    body = await match_image(api, _captioned(ORIGINAL), regions=False)
+
+    assert body["regions"] == [] and body["matched_hashes"] == []
+    assert {r["region"] for r in body["results"]} == {"whole"}
+
+
+async def test_region_hashes_from_v1_hash_are_accepted_by_v1_hashes_and_match(
+    api: Api,
+) -> None:
+    framed = _captioned(ORIGINAL)
+    response = await upload(api, framed, signal_types="pdq,phash")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items = [
+        {**value, "labels": [BEHAVIOUR]}
+        for value in body["hashes"] + [h for r in body["regions"] for h in r["hashes"]]
+    ]
+    submitted = await api.client.post(
+        "/v1/hashes", json={"hashes": items}, headers=api.auth("beta", "hashes:submit")
+    )
+    assert submitted.status_code == 200, submitted.text
+
+    found = await match_image(api, encode(Image.open(io.BytesIO(ORIGINAL)), "JPEG", quality=70))
+
+    assert found["matched_hashes"]  # the plain copy matches the meme's framed region
+
+
+async def test_an_invalid_regions_field_is_refused(api: Api) -> None:
+    response = await upload(api, ORIGINAL, path="/v1/match/image", regions="sometimes")
+
+    assert error_of(response) == (422, "validation_error")

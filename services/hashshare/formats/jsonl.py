@@ -2,9 +2,11 @@
 
 Each line is either an item of a submission (`{"signal_type", "value", "labels",
 "external_ref", "quality"}`; `POST /v1/hash`'s `hashes` entries are of this shape too), or a
-line of `hashshare hash` (`{"path", "pdq", "phash", ..., "pdq_quality"}`), which becomes one
-record per signal type, with the image's path as its external reference. `hashshare hash
---format csv` (a `path` column, then one per signal type) is read by `read_hash_csv`.
+line of `hashshare hash` (`{"path", "pdq", "phash", ..., "pdq_quality", "regions"}`), which
+becomes one record per signal type, then one per signal type of each region, all with the
+image's path as their external reference (so that the member sees them as one image).
+`hashshare hash --format csv` (a `path` column, one per signal type, and `regions` as JSON
+text) is read by `read_hash_csv`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,12 @@ from hashshare.hashing.hashers import SIGNAL_TYPES
 MAX_REF = 256
 
 
-def records_from_hash_line(line: int, row: Mapping[str, Any]) -> Iterator[HashRecord | Skipped]:
-    path = str(row.get("path") or "") or None
+def _hashes_of(line: int, row: Mapping[str, Any], path: str | None) -> Iterator[HashRecord]:
     quality_text = str(row.get("pdq_quality") or "").strip()
     quality = int(quality_text) if quality_text.isdigit() else None
-    found = False
     for signal_type in SIGNAL_TYPES:
         value = str(row.get(signal_type) or "").strip()
         if value:
-            found = True
             yield HashRecord(
                 signal_type,
                 value,
@@ -36,6 +35,25 @@ def records_from_hash_line(line: int, row: Mapping[str, Any]) -> Iterator[HashRe
                 quality=quality if signal_type == "pdq" else None,
                 line=line,
             )
+
+
+def records_from_hash_line(line: int, row: Mapping[str, Any]) -> Iterator[HashRecord | Skipped]:
+    path = str(row.get("path") or "") or None
+    regions: Any = row.get("regions") or []
+    if isinstance(regions, str):  # the CSV form: JSON text in one cell
+        try:
+            regions = json.loads(regions)
+        except json.JSONDecodeError as exc:
+            yield Skipped(line, f"regions is not JSON: {exc.msg}", str(path or ""))
+            return
+    if not isinstance(regions, list) or not all(isinstance(r, dict) for r in regions):
+        yield Skipped(line, "regions must be a list of objects", str(path or ""))
+        return
+    found = False
+    for part in (row, *regions):
+        for record in _hashes_of(line, part, path):
+            found = True
+            yield record
     if not found:
         yield Skipped(line, "no hash of a known signal type on this line", str(path or ""))
 

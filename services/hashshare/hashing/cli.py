@@ -38,6 +38,7 @@ class Job:
     types: tuple[str, ...]
     max_bytes: int
     max_pixels: int
+    regions: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def hash_one(job: Job) -> Outcome:
 
     limits = ImageLimits(max_bytes=job.max_bytes, max_pixels=job.max_pixels)
     try:
-        hashes = hash_file(job.path, job.types, limits)
+        hashes = hash_file(job.path, job.types, limits, regions=job.regions)
     except HashshareError as exc:
         return Outcome(job.path, error=f"{exc.code}: {exc.message}")
     except Exception as exc:  # a decoder bug must not end the run
@@ -112,10 +113,12 @@ class Progress:
 
 
 class Writer:
-    def __init__(self, stream: IO[str], fmt: str, types: tuple[str, ...]) -> None:
+    def __init__(self, stream: IO[str], fmt: str, types: tuple[str, ...], regions: bool) -> None:
         self.stream = stream
         self.fmt = fmt
         self.columns = ["path", *types] + (["pdq_quality"] if "pdq" in types else [])
+        if regions:
+            self.columns.append("regions")
         self._csv: Any = None
         if fmt == "csv":
             self._csv = csv.DictWriter(stream, fieldnames=self.columns, lineterminator="\n")
@@ -123,6 +126,8 @@ class Writer:
 
     def write(self, record: dict[str, Any]) -> None:
         if self._csv is not None:
+            if "regions" in record:  # a list of records: JSON text in its one cell
+                record = {**record, "regions": json.dumps(record["regions"])}
             self._csv.writerow(record)
         else:
             self.stream.write(json.dumps(record) + "\n")
@@ -162,12 +167,12 @@ def cmd_hash(args: argparse.Namespace) -> int:
     types = parse_types(args.types)
     listed = list(iter_paths(args.paths))
     jobs = [
-        Job(path, types, args.max_bytes, args.max_pixels)
+        Job(path, types, args.max_bytes, args.max_pixels, not args.no_regions)
         for path, problem in listed
         if problem is None
     ]
     progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
-    writer = Writer(sys.stdout, args.format, types)
+    writer = Writer(sys.stdout, args.format, types, not args.no_regions)
     skipped = 0
     for path, problem in listed:
         if problem:
@@ -215,5 +220,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument(
+        "--no-regions",
+        action="store_true",
+        help="hash the whole image only, not the regions a frame was taken off as well "
+        "(`regions`: a list of {region, box, <type>: hex, pdq_quality})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     parser.set_defaults(func=cmd_hash)

@@ -31,12 +31,14 @@ from PIL import Image
 
 from hashshare.errors import ValidationFailed
 from hashshare.hashing.images import DecodedImage, ImageInfo, ImageLimits, decode, read_file
+from hashshare.hashing.regions import Box, find_regions
 
 PERCEPTUAL_TYPES = ("pdq", "phash", "dhash", "ahash", "whash")
 FILE_TYPES = ("md5", "sha256")
 SIGNAL_TYPES = PERCEPTUAL_TYPES + FILE_TYPES
 DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 LOW_QUALITY = 50
+REGION_TYPES = ("pdq",)
 WHASH_IMAGE_SCALE = 64
 
 # Name of each dihedral transform → Pillow's transposition (rotations counter-clockwise).
@@ -63,13 +65,37 @@ class PdqHash:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionHashes:
+    """The perceptual hashes of one region of an image (regions.py), by signal type."""
+
+    name: str
+    box: Box  # in the upright picture's full-size pixels
+    values: dict[str, bytes]
+    pdq_quality: int | None = None
+    dihedral: dict[str, PdqHash] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        """Flat text form: the region's name and box, its hashes, and its PDQ quality."""
+        record: dict[str, Any] = {"region": self.name, "box": list(self.box)}
+        record.update((name, value.hex()) for name, value in self.values.items())
+        if self.pdq_quality is not None:
+            record["pdq_quality"] = self.pdq_quality
+        return record
+
+
+@dataclass(frozen=True, slots=True)
 class ImageHashes:
-    """The hashes of one image, by signal type, as bytes."""
+    """The hashes of one image, by signal type, as bytes.
+
+    `values` are of the whole image; `regions` (when asked for) the PDQ hashes of the regions
+    a frame was taken off.
+    """
 
     values: dict[str, bytes]
     pdq_quality: int | None = None
     dihedral: dict[str, PdqHash] = field(default_factory=dict)
     image: ImageInfo | None = None
+    regions: list[RegionHashes] = field(default_factory=list)
 
     def hex(self, signal_type: str) -> str:
         return self.values[signal_type].hex()
@@ -79,10 +105,12 @@ class ImageHashes:
         return self.pdq_quality is not None and self.pdq_quality < LOW_QUALITY
 
     def as_record(self) -> dict[str, Any]:
-        """Flat text form: one field per signal type, plus the PDQ quality."""
+        """Flat text form: one field per signal type, plus the PDQ quality and the regions."""
         record: dict[str, Any] = {name: value.hex() for name, value in self.values.items()}
         if self.pdq_quality is not None:
             record["pdq_quality"] = self.pdq_quality
+        if self.regions:
+            record["regions"] = [region.as_record() for region in self.regions]
         return record
 
 
@@ -159,13 +187,45 @@ def hash_decoded(
     return values, quality, variants
 
 
+def hash_regions(
+    decoded: DecodedImage, types: Iterable[str], dihedral: bool = False
+) -> list[RegionHashes]:
+    """PDQ hashes of each region a frame was taken off (not the whole image).
+
+    PDQ only: pHash and dHash of regions, matched against each other, cost more false matches
+    than they find copies (README, "Robustness and the 64-bit defaults"); the whole image's
+    keep their place beside its PDQ.
+    """
+    wanted = [name for name in REGION_TYPES if name in set(types)]
+    found: list[RegionHashes] = []
+    if not wanted:
+        return found
+    plain = decoded.plain_pixels
+    factor = decoded.info.reduction
+    for region in find_regions(plain)[1:]:
+        part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
+        values, quality, variants = hash_decoded(part, wanted, dihedral)
+        box = (
+            region.box[0] * factor,
+            region.box[1] * factor,
+            region.box[2] * factor,
+            region.box[3] * factor,
+        )
+        found.append(RegionHashes(region.name, box, values, quality, variants))
+    return found
+
+
 def hash_bytes(
     data: bytes,
     types: Iterable[str] = DEFAULT_TYPES,
     limits: ImageLimits | None = None,
     dihedral: bool = False,
+    regions: bool = False,
 ) -> ImageHashes:
-    """Hashes of an image file's bytes; the image is decoded once, and only if needed."""
+    """Hashes of an image file's bytes; the image is decoded once, and only if needed.
+
+    With `regions`, also the PDQ hash of each region a frame was taken off.
+    """
     limits = limits or ImageLimits()
     wanted = parse_types(list(types))
     limits.check_size(len(data))
@@ -173,16 +233,21 @@ def hash_bytes(
     quality: int | None = None
     variants: dict[str, PdqHash] = {}
     info: ImageInfo | None = None
+    parts: list[RegionHashes] = []
     if any(name in PERCEPTUAL_TYPES for name in wanted):
         decoded = decode(data, limits)
         info = decoded.info
         values, quality, variants = hash_decoded(decoded, wanted, dihedral)
+        if regions:
+            parts = hash_regions(decoded, wanted, dihedral)
     if "md5" in wanted:
         values["md5"] = hashlib.md5(data, usedforsecurity=False).digest()
     if "sha256" in wanted:
         values["sha256"] = hashlib.sha256(data).digest()
     ordered = {name: values[name] for name in wanted}
-    return ImageHashes(values=ordered, pdq_quality=quality, dihedral=variants, image=info)
+    return ImageHashes(
+        values=ordered, pdq_quality=quality, dihedral=variants, image=info, regions=parts
+    )
 
 
 def hash_file(
@@ -190,7 +255,8 @@ def hash_file(
     types: Iterable[str] = DEFAULT_TYPES,
     limits: ImageLimits | None = None,
     dihedral: bool = False,
+    regions: bool = False,
 ) -> ImageHashes:
     """Hashes of an image file, refused by its size before it is read."""
     limits = limits or ImageLimits()
-    return hash_bytes(read_file(Path(path), limits), types, limits, dihedral)
+    return hash_bytes(read_file(Path(path), limits), types, limits, dihedral, regions)

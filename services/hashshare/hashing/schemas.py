@@ -21,6 +21,12 @@ class HashOptions(BaseModel):
     dihedral: bool = Field(
         default=False, description="Also return the PDQ hashes of the 8 rotations and mirrors."
     )
+    regions: bool = Field(
+        default=True,
+        description="Also the PDQ hash of each region a frame was taken off (`trimmed`: "
+        "uniform borders and letterbox bars; `framed`: caption bands, a screenshot's or a "
+        "post's frame).",
+    )
 
 
 class MatchImageOptions(HashOptions):
@@ -35,7 +41,13 @@ class MatchImageOptions(HashOptions):
     )
     dihedral: bool = Field(
         default=False,
-        description="Match the PDQ hashes of the 8 rotations and mirror images of the image.",
+        description="Match the PDQ hashes of the 8 rotations and mirror images of the image "
+        "(of each region too).",
+    )
+    regions: bool = Field(
+        default=True,
+        description="Also match the PDQ hashes of the regions a frame was taken off "
+        "(borders, letterbox bars, caption bands, a screenshot's or a post's frame).",
     )
     include_disputed: bool = Field(
         default=False, description="Also report hashes whose listing is disputed."
@@ -48,6 +60,7 @@ class UploadForm(BaseModel):
     image: bytes = Field(description="The image file: JPEG, PNG, GIF, WebP, BMP or TIFF.")
     signal_types: str | None = None
     dihedral: bool = False
+    regions: bool = True
 
 
 class MatchUploadForm(UploadForm):
@@ -85,6 +98,20 @@ class DihedralHash(BaseModel):
     value: str
 
 
+class RegionOut(BaseModel):
+    """The hashes of one region of the image, each in the shape POST /v1/hashes accepts."""
+
+    region: str = Field(
+        description="`trimmed` (uniform borders and letterbox bars taken off) or `framed` "
+        "(caption bands, a screenshot's title bar and margins, a post's header and footer)."
+    )
+    box: list[int] = Field(
+        description="left, top, right, bottom in pixels of the upright image (right and "
+        "bottom exclusive)."
+    )
+    hashes: list[HashValue]
+
+
 class HashWarning(BaseModel):
     code: str = Field(description="`low_quality`: the PDQ quality is under the minimum.")
     message: str
@@ -98,12 +125,21 @@ class HashResponse(BaseModel):
     image: ImageOut | None = Field(
         default=None, description="Absent when only md5/sha256 were asked for (not decoded)."
     )
+    regions: list[RegionOut] = Field(
+        default_factory=list,
+        description="With `regions` and `pdq`: the PDQ hash of each region a frame was taken "
+        "off. Submit them with `hashes`, in one POST /v1/hashes request, so that a re-upload "
+        "is found whichever side had the frame.",
+    )
     warnings: list[HashWarning] = Field(default_factory=list)
 
 
 class ImageMatchResult(BaseModel):
     index: int = Field(description="Position of the query.")
     signal_type: str
+    region: str = Field(
+        default="whole", description="The region of the image queried: whole, trimmed, framed."
+    )
     transform: str | None = Field(
         default=None, description="PDQ: which rotation or mirror of the image was queried."
     )
@@ -112,9 +148,27 @@ class ImageMatchResult(BaseModel):
     matches: list[MatchHit] = Field(description="Nearest first.")
 
 
+class MatchedHash(BaseModel):
+    """One stored hash the image matched: the nearest of the queries that found it."""
+
+    hash_id: int
+    signal_type: str
+    distance: int
+    region: str = Field(description="The region of the image whose hash found it.")
+    transform: str | None = Field(default=None, description="PDQ: the rotation or mirror.")
+
+
 class ImageMatchResponse(BaseModel):
     hashes: list[HashValue]
     image: ImageOut | None = None
+    regions: list[RegionOut] = Field(
+        default_factory=list, description="The regions queried besides the whole image."
+    )
     results: list[ImageMatchResult]
     matched_queries: int
+    matched_hashes: list[MatchedHash] = Field(
+        default_factory=list,
+        description="Each stored hash matched, once, however many regions, transforms or "
+        "queries found it (nearest first).",
+    )
     warnings: list[HashWarning] = Field(default_factory=list)

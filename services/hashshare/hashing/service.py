@@ -23,8 +23,9 @@ import anyio
 from hashshare.auth.principal import Principal
 from hashshare.config import Settings
 from hashshare.hashing import pool
-from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, hash_bytes, parse_types
+from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, PdqHash, hash_bytes, parse_types
 from hashshare.hashing.images import ImageLimits, ImageUnreadable
+from hashshare.hashing.regions import WHOLE
 from hashshare.hashing.schemas import (
     DihedralHash,
     HashOptions,
@@ -34,7 +35,9 @@ from hashshare.hashing.schemas import (
     ImageMatchResponse,
     ImageMatchResult,
     ImageOut,
+    MatchedHash,
     MatchImageOptions,
+    RegionOut,
 )
 from hashshare.matching.schemas import MatchQuery
 from hashshare.matching.service import MatchService
@@ -46,7 +49,7 @@ from hashshare.signals import DistanceKind, get_signal_type
 MATCH_DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 
 
-HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool], ImageHashes]
+HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool, bool], ImageHashes]
 
 
 class ImageHasher:
@@ -70,13 +73,15 @@ class ImageHasher:
             )
         )
 
-    async def hash(self, data: bytes, types: tuple[str, ...], dihedral: bool) -> ImageHashes:
+    async def hash(
+        self, data: bytes, types: tuple[str, ...], dihedral: bool, regions: bool = False
+    ) -> ImageHashes:
         if self._limiter is None:  # created on first use, inside the running event loop
             self._limiter = anyio.CapacityLimiter(self.concurrency)
         async with self._limiter:
             workers = pool.pool(self.concurrency)
             try:
-                future = workers.submit(self._work, data, types, self.limits, dihedral)
+                future = workers.submit(self._work, data, types, self.limits, dihedral, regions)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 pool.replace(self.concurrency, workers)
@@ -85,7 +90,7 @@ class ImageHasher:
             # that kills its own worker is refused.
             alone = pool.single()
             try:
-                future = alone.submit(self._work, data, types, self.limits, dihedral)
+                future = alone.submit(self._work, data, types, self.limits, dihedral, regions)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 raise ImageUnreadable("the image cannot be decoded: the decoder crashed") from None
@@ -107,14 +112,25 @@ def _image_out(hashes: ImageHashes) -> ImageOut | None:
     )
 
 
-def _values(hashes: ImageHashes) -> list[HashValue]:
+def _values(values: dict[str, bytes], pdq_quality: int | None) -> list[HashValue]:
     return [
         HashValue(
             signal_type=name,
             value=value.hex(),
-            quality=hashes.pdq_quality if name == "pdq" else None,
+            quality=pdq_quality if name == "pdq" else None,
         )
-        for name, value in hashes.values.items()
+        for name, value in values.items()
+    ]
+
+
+def _regions(hashes: ImageHashes) -> list[RegionOut]:
+    return [
+        RegionOut(
+            region=region.name,
+            box=list(region.box),
+            hashes=_values(region.values, region.pdq_quality),
+        )
+        for region in hashes.regions
     ]
 
 
@@ -147,7 +163,7 @@ class ImageService:
     async def hash_image(self, data: bytes, options: HashOptions) -> HashResponse:
         """Hash an uploaded image; nothing is stored."""
         types = parse_types(options.signal_types or None)  # an empty field means the default
-        hashes = await self._hasher.hash(data, types, options.dihedral)
+        hashes = await self._hasher.hash(data, types, options.dihedral, options.regions)
         dihedral = None
         if hashes.dihedral:
             dihedral = [
@@ -155,9 +171,10 @@ class ImageService:
                 for name, value in hashes.dihedral.items()
             ]
         return HashResponse(
-            hashes=_values(hashes),
+            hashes=_values(hashes.values, hashes.pdq_quality),
             pdq_dihedral=dihedral,
             image=_image_out(hashes),
+            regions=_regions(hashes),
             warnings=_warnings(hashes, self._settings, matching_skipped=False),
         )
 
@@ -167,55 +184,77 @@ class ImageService:
         """Hash an uploaded image and match its hashes as POST /v1/match does."""
         settings = self._settings
         types = parse_types(options.signal_types or ",".join(MATCH_DEFAULT_TYPES))
-        hashes = await self._hasher.hash(data, types, options.dihedral)
-        # (signal type, transform, value): the plain hash of each type, then the PDQ variants.
-        planned: list[tuple[str, str | None, str]] = []
+        hashes = await self._hasher.hash(data, types, options.dihedral, options.regions)
         low_quality = (
             hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
         )
-        for name, value in hashes.values.items():
-            if low_quality and get_signal_type(name).distance_kind is DistanceKind.HAMMING:
-                # A featureless image's perceptual hashes (PDQ's and the 64-bit ones alike)
-                # match noise and other featureless images, not content.
-                continue
-            if name == "pdq":
-                if hashes.dihedral:
-                    seen: set[str] = set()
-                    for transform in DIHEDRAL:
-                        text = hashes.dihedral[transform].hex
-                        if text not in seen:
-                            seen.add(text)
-                            planned.append((name, transform, text))
+        # (signal type, region, transform, value): the whole image's hashes first (the plain
+        # hash of each type, then the PDQ variants), then each region's.
+        planned: list[tuple[str, str, str | None, str]] = []
+        seen: set[tuple[str, str]] = set()
+        parts: list[tuple[str, dict[str, bytes], int | None, dict[str, PdqHash]]] = [
+            (WHOLE, hashes.values, hashes.pdq_quality, hashes.dihedral)
+        ] + [(r.name, r.values, r.pdq_quality, r.dihedral) for r in hashes.regions]
+        for region, values, quality, variants in parts:
+            for name, value in values.items():
+                perceptual = get_signal_type(name).distance_kind is DistanceKind.HAMMING
+                if perceptual and (
+                    low_quality or (quality is not None and quality < settings.min_pdq_quality)
+                ):
+                    # A featureless image's (or region's) perceptual hashes, PDQ's and the
+                    # 64-bit ones alike, match noise and other featureless images, not content.
                     continue
-                planned.append((name, "original", value.hex()))
-            else:
-                planned.append((name, None, value.hex()))
+                queried: list[tuple[str | None, str]] = [(None, value.hex())]
+                if name == "pdq":
+                    queried = (
+                        [(transform, variants[transform].hex) for transform in DIHEDRAL]
+                        if variants
+                        else [("original", value.hex())]
+                    )
+                for transform, text in queried:
+                    if (name, text) not in seen:  # the same hash is queried once
+                        seen.add((name, text))
+                        planned.append((name, region, transform, text))
         results: list[ImageMatchResult] = []
+        matched: dict[int, MatchedHash] = {}
         matched_queries = 0
         if planned:
             outcome = await self._matches.match(
                 principal,
-                [MatchQuery(signal_type=name, value=text) for name, _, text in planned],
+                [MatchQuery(signal_type=name, value=text) for name, _, _, text in planned],
                 options.include_disputed,
             )
             matched_queries = outcome.matched_queries
-            for (signal_type, variant, queried), result in zip(
+            for (signal_type, region, variant, text), result in zip(
                 planned, outcome.results, strict=True
             ):
+                for hit in result.matches:
+                    best = matched.get(hit.hash_id)
+                    if best is None or hit.distance < best.distance:
+                        matched[hit.hash_id] = MatchedHash(
+                            hash_id=hit.hash_id,
+                            signal_type=signal_type,
+                            distance=hit.distance,
+                            region=region,
+                            transform=variant,
+                        )
                 results.append(
                     ImageMatchResult(
                         index=result.index,
                         signal_type=signal_type,
+                        region=region,
                         transform=variant,
-                        value=queried,
+                        value=text,
                         max_distance=result.max_distance,
                         matches=result.matches,
                     )
                 )
         return ImageMatchResponse(
-            hashes=_values(hashes),
+            hashes=_values(hashes.values, hashes.pdq_quality),
             image=_image_out(hashes),
+            regions=_regions(hashes),
             results=results,
             matched_queries=matched_queries,
+            matched_hashes=sorted(matched.values(), key=lambda hit: (hit.distance, hit.hash_id)),
             warnings=_warnings(hashes, settings, matching_skipped=True),
         )

@@ -1,0 +1,157 @@
+"""Normalising an image before hashing: the regions of it that survive a re-upload.
+
+A global perceptual hash moves too far when a picture is framed: a border or letterbox bars,
+meme caption bands above and below, a screenshot's title bar and margins, a social-media
+post's header and footer. The same pipeline runs on the submission and the query side, so
+that the picture inside the frame is hashed whichever side had the frame:
+
+- `trimmed`: the image without the uniform lines along its edges (borders, letterbox and
+  pillarbox bars): a line goes while at least `BORDER_SHARE` of its pixels are within
+  `TOLERANCE` of its median colour.
+- `framed`: the image without any frame-like lines along its edges: a line goes while at
+  least `FRAME_SHARE` of its pixels are within `TOLERANCE` of its median colour, which is
+  also true of a band of text on a plain background (a caption, a title bar, a post's header
+  with a name and a date) and of a window's margin. Rows and columns are peeled in turn until
+  neither moves, so a frame is taken apart band by band.
+
+Both are found on a copy shrunk to `ANALYSIS_SIDE` pixels on its long side (fast, and deaf to
+JPEG noise), then cut one analysis pixel further in on each side that was cut, so that the
+line where frame and picture blend is not hashed. A region is kept only when it removes at
+least `MIN_CUT` of a side and keeps at least `MIN_KEEP` of each side; a region equal to an
+earlier one is not repeated. The whole image is always the first region, so a plain hash of
+the whole picture (what HMA members compute with pdqhash) is matched exactly as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+ANALYSIS_SIDE = 160
+TOLERANCE = 24
+BORDER_SHARE = 0.97
+FRAME_SHARE = 0.4
+MIN_CUT = 0.01
+MIN_KEEP = 0.3
+WHOLE = "whole"
+REGION_NAMES = (WHOLE, "trimmed", "framed")
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels, right/bottom exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    name: str
+    box: Box  # in the pixels the regions were found in
+
+
+def _near(lines: npt.NDArray[np.int16], colour: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """For each line of an (n, w, 3) block: the share of its pixels within TOLERANCE of colour."""
+    shares: npt.NDArray[np.float64] = (np.abs(lines - colour) <= TOLERANCE).all(axis=2).mean(axis=1)
+    return shares
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    uniform: float  # a frame starts (and goes on past text) at a line this uniform
+    line: float  # a line of the frame has this share of the frame's colour (text on it)
+    skip: float  # how far (share of the side) to look past a line of text for the frame
+
+
+_TRIM = _Rule(uniform=BORDER_SHARE, line=BORDER_SHARE, skip=0.0)
+_FRAME = _Rule(uniform=0.9, line=FRAME_SHARE, skip=0.12)
+
+
+def _peel_edge(lines: npt.NDArray[np.int16], rule: _Rule, limit: int) -> int:
+    """How many lines (outermost first) are frame: runs of lines in a frame colour, past
+    bands of text on it; a frame may change colour (a title bar, then a margin)."""
+    depth = 0
+    skip = max(1, round(rule.skip * len(lines)))
+    while depth < limit:
+        colour = np.median(lines[depth], axis=0)
+        shares = _near(lines[depth:limit], colour)
+        if shares[0] < rule.uniform:
+            break
+        at = 0
+        while at < len(shares):
+            if shares[at] >= rule.line:
+                at += 1
+                continue
+            ahead = np.flatnonzero(shares[at : at + skip] >= rule.uniform)
+            if rule.skip == 0 or len(ahead) == 0:
+                break
+            at += int(ahead[0])
+        depth += at
+    return depth
+
+
+def _peel(pixels: npt.NDArray[np.int16], rule: _Rule) -> Box:
+    """The box left when frame lines are peeled off each edge, in turn until none moves."""
+    height, width = pixels.shape[:2]
+    left, top, right, bottom = 0, 0, width, height
+    for _ in range(6):
+        before = (left, top, right, bottom)
+        keep_h, keep_w = round(MIN_KEEP * height), round(MIN_KEEP * width)
+        block = pixels[top:bottom, left:right]
+        top += _peel_edge(block, rule, max(0, bottom - top - keep_h))
+        block = pixels[top:bottom, left:right]
+        bottom -= _peel_edge(block[::-1], rule, max(0, bottom - top - keep_h))
+        block = pixels[top:bottom, left:right].transpose(1, 0, 2)
+        left += _peel_edge(block, rule, max(0, right - left - keep_w))
+        block = pixels[top:bottom, left:right].transpose(1, 0, 2)
+        right -= _peel_edge(block[::-1], rule, max(0, right - left - keep_w))
+        if (left, top, right, bottom) == before:
+            break
+    return left, top, right, bottom
+
+
+def _inset(box: Box, width: int, height: int) -> Box:
+    """One pixel further in on each side that was cut (that line blends frame and picture)."""
+    left, top, right, bottom = box
+    return (
+        left + 1 if left > 0 else 0,
+        top + 1 if top > 0 else 0,
+        right - 1 if right < width else width,
+        bottom - 1 if bottom < height else height,
+    )
+
+
+def find_regions(image: Image.Image) -> list[Region]:
+    """The whole image, then each distinct region a frame was taken off (in image pixels)."""
+    width, height = image.size
+    regions = [Region(WHOLE, (0, 0, width, height))]
+    scale = ANALYSIS_SIDE / max(width, height)
+    if scale < 1:
+        small = image.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))),
+            Image.Resampling.BOX,
+        )
+    else:
+        small, scale = image, 1.0
+    pixels = np.asarray(small.convert("RGB"), dtype=np.int16)
+    small_height, small_width = pixels.shape[:2]
+    for name, rule in (("trimmed", _TRIM), ("framed", _FRAME)):
+        left, top, right, bottom = _inset(_peel(pixels, rule), small_width, small_height)
+        if (right - left) < MIN_KEEP * small_width or (bottom - top) < MIN_KEEP * small_height:
+            continue
+        cut = max(
+            left / small_width,
+            top / small_height,
+            1 - right / small_width,
+            1 - bottom / small_height,
+        )
+        if cut < MIN_CUT:
+            continue
+        box = (
+            round(left / scale),
+            round(top / scale),
+            min(width, round(right / scale)),
+            min(height, round(bottom / scale)),
+        )
+        if any(region.box == box for region in regions):
+            continue
+        regions.append(Region(name, box))
+    return regions

@@ -1,0 +1,133 @@
+"""Normalising before hashing: the regions of an image a frame is taken off, and their hashes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from hashshare.cli import main
+from hashshare.hashing.hashers import hash_bytes
+from hashshare.hashing.regions import find_regions
+from tests.hashing.pictures import PDQ_DATA, distance, encode
+
+# A photograph (a scene drawn on a gradient has uniform rows: a frame, by design).
+PHOTO = PDQ_DATA / "reg-test-input" / "dih" / "bridge-1-original.jpg"
+PICTURE = Image.open(PHOTO).convert("RGB").resize((400, 300))
+TYPES = ("pdq", "phash", "dhash")
+
+
+def bordered(image: Image.Image, width: int, colour: tuple[int, int, int]) -> Image.Image:
+    canvas = Image.new("RGB", (image.width + 2 * width, image.height + 2 * width), colour)
+    canvas.paste(image, (width, width))
+    return canvas
+
+
+def captioned(image: Image.Image) -> Image.Image:
+    """Meme caption bands: white, with black text, above and below the picture."""
+    band = image.height // 5
+    canvas = Image.new("RGB", (image.width, image.height + 2 * band), "white")
+    canvas.paste(image, (0, band))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=band // 2)
+    draw.text((12, band // 4), "they don't want you to see", fill="black", font=font)
+    draw.text(
+        (30, band * 5 + band // 4 + image.height - band * 4), "share it", fill="black", font=font
+    )
+    return canvas
+
+
+def screenshot(image: Image.Image) -> Image.Image:
+    """A viewer window: a dark title bar with its name, grey margins, a status line."""
+    inner = image.resize((image.width * 4 // 5, image.height * 4 // 5))
+    canvas = Image.new("RGB", (inner.width + 60, inner.height + 110), (236, 236, 236))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, canvas.width, 24), fill=(40, 44, 52))
+    draw.text((8, 4), "Photo - Viewer", fill="white", font=ImageFont.load_default(size=14))
+    canvas.paste(inner, (30, 54))
+    draw.text((30, 60 + inner.height), "1 of 12 | shared 3h ago", fill=(90, 90, 90))
+    return canvas
+
+
+def best_pdq(original: bytes, copy: bytes) -> tuple[int, str]:
+    """Smallest PDQ distance from the original's whole hash to any region of the copy."""
+    whole = hash_bytes(original, ("pdq",)).values["pdq"]
+    hashes = hash_bytes(copy, ("pdq",), regions=True)
+    found = [(distance(whole, hashes.values["pdq"]), "whole")]
+    found += [(distance(whole, region.values["pdq"]), region.name) for region in hashes.regions]
+    return min(found)
+
+
+def test_a_picture_without_a_frame_is_one_region() -> None:
+    assert [region.name for region in find_regions(PICTURE)] == ["whole"]
+    assert hash_bytes(encode(PICTURE), TYPES, regions=True).regions == []
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (200, 30, 90)])
+def test_a_uniform_border_is_trimmed_back_to_the_picture(colour: tuple[int, int, int]) -> None:
+    regions = find_regions(bordered(PICTURE, 30, colour))
+
+    assert regions[1].name == "trimmed"
+    left, top, right, bottom = regions[1].box
+    assert 30 <= left <= 36 and 30 <= top <= 36
+    assert 394 <= right - 30 <= 400 and 294 <= bottom - 30 <= 300
+
+
+@pytest.mark.parametrize(
+    "frame", [captioned, screenshot, lambda image: bordered(image, 40, (0, 0, 0))]
+)
+def test_the_framed_picture_is_found_within_pdqs_default_distance(frame: object) -> None:
+    original = encode(PICTURE)
+    copy = encode(frame(PICTURE), "JPEG", quality=80)  # type: ignore[operator]
+
+    assert (
+        distance(
+            hash_bytes(original, ("pdq",)).values["pdq"], hash_bytes(copy, ("pdq",)).values["pdq"]
+        )
+        > 31
+    )  # the whole image's hash misses it
+    nearest, region = best_pdq(original, copy)
+    assert nearest <= 31
+    assert region in ("trimmed", "framed")
+
+
+def test_each_region_is_hashed_with_pdq_only() -> None:
+    hashes = hash_bytes(encode(captioned(PICTURE)), ("pdq", "phash", "md5"), regions=True)
+
+    assert hashes.regions
+    for region in hashes.regions:
+        assert set(region.values) == {"pdq"}
+        assert region.pdq_quality is not None
+        assert region.as_record()["region"] == region.name
+    assert hash_bytes(encode(captioned(PICTURE)), ("phash",), regions=True).regions == []
+
+
+def test_regions_are_not_hashed_unless_asked_for() -> None:
+    assert hash_bytes(encode(captioned(PICTURE)), TYPES).regions == []
+
+
+def test_the_cli_prints_the_regions_of_each_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "meme.png"
+    path.write_bytes(encode(captioned(PICTURE)))
+
+    assert main(["hash", "--no-progress", str(path)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [region["region"] for region in record["regions"]]
+    assert all(len(region["pdq"]) == 64 for region in record["regions"])
+
+    assert main(["hash", "--no-progress", "--no-regions", str(path)]) == 0
+    assert "regions" not in json.loads(capsys.readouterr().out)
+
+
+def test_a_region_box_is_in_the_upright_images_full_size_pixels() -> None:
+    big = bordered(PICTURE.resize((1600, 1200)), 160, (0, 0, 0))  # reduced by 2 to hash
+    hashes = hash_bytes(encode(big, "JPEG", quality=90), ("pdq",), regions=True)
+
+    assert hashes.image is not None and hashes.image.reduction > 1
+    left, top, right, bottom = hashes.regions[0].box
+    assert 160 <= left <= 176 and 160 <= top <= 176
+    assert 1744 <= right <= 1760 and 1344 <= bottom <= 1360
