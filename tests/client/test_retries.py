@@ -19,6 +19,7 @@ STATS = {
     "hashes_by_label": {},
     "contributions_by_member": {},
     "matches_by_day": [],
+    "edge_matches_by_day": [],
     "disputes": {"opened": 0, "lifted": 0, "resolved": {}, "open_now": 0},
     "retractions": {
         "contributions_retracted": 0,
