@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +13,7 @@ import pytest
 from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import AuditRepository
 from hashshare.auth.scopes import ALL_SCOPES
+from hashshare.config import Settings
 from tests.conftest import Api
 
 LABELS = ["attacker-manifesto"]
@@ -378,11 +379,13 @@ async def test_a_batch_whose_commit_answer_is_lost_is_not_written_twice(
 
 
 async def test_a_match_does_not_wait_for_ever_on_a_stuck_head_lock(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    api_factory: Callable[[Settings], Awaitable[Api]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A transaction that holds the chain's head row (stuck, say) fails the batch after the
     writer's lock timeout instead of hanging every match behind it."""
-    if api.settings.database_url.startswith("sqlite"):
+    if settings.database_url.startswith("sqlite"):
         pytest.skip("lock_timeout is PostgreSQL's")
     import time
 
@@ -391,6 +394,10 @@ async def test_a_match_does_not_wait_for_ever_on_a_stuck_head_lock(
     from hashshare.audit import writer
 
     monkeypatch.setattr(writer, "LOCK_TIMEOUT_MS", 300)
+    # An app of its own: the shared app's writer keeps connections that earlier tests opened
+    # with the default timeout, which a connection sets once, when it is opened.
+    api = await api_factory(settings)
+    await api.add_member("alpha", "beta")
     await _submit(api, PDQ_A)
     body = {"queries": [{"signal_type": "pdq", "value": PDQ_A}]}
     async with api.app.state.runtime.database.sessions() as stuck, stuck.begin():

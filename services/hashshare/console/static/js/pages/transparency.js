@@ -8,7 +8,7 @@ const sorted = (o) => Object.entries(o).sort((a, b) => b[1] - a[1] || a[0].local
 
 export async function render(main) {
   main.append(h('h1', { tabindex: '-1', text: 'Transparency' }),
-    h('p', { class: 'lead', text: 'What the shared set holds now, and how it was used: the figures of GET /v1/stats, live. Activity figures cover the period chosen below (all time when blank). Matches come from two sources: those this service answered, and those members' own edges matched locally and reported (counts per hour and label only).' }));
+    h('p', { class: 'lead', text: 'What the shared set holds now, and how it was used: the figures of GET /v1/stats, live. Activity figures cover the period chosen below (all time when blank). Matches come from two sources: those this service answered, and those members’ own edges matched locally and reported (counts per hour and label only).' }));
   const since = h('input', { type: 'date' });
   const until = h('input', { type: 'date' });
   const form = h('form', { 'aria-label': 'Choose a period', class: 'row' },
