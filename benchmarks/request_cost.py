@@ -169,17 +169,19 @@ def measure(checkout: Path, hashes: int, requests: int, seed: int) -> dict[str, 
 
         # Seed through the API at full speed, then serve the seeded database under valgrind.
         seeding = _serve(python, env, port, work / "seed.log", None)
-        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
-            _wait_ready(client, seeding, 120)
-            for start in range(0, hashes, 5_000):
-                items = [
-                    {"signal_type": "pdq", "value": v, "labels": ["attacker-manifesto"]}
-                    for v in stored[start : start + 5_000]
-                ]
-                answer = client.post("/v1/hashes", content=json.dumps({"hashes": items}))
-                if answer.status_code != 200:
-                    sys.exit(f"seeding: {answer.status_code} {answer.text[:300]}")
-        _stop(seeding)
+        try:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                _wait_ready(client, seeding, 120)
+                for start in range(0, hashes, 5_000):
+                    items = [
+                        {"signal_type": "pdq", "value": v, "labels": ["attacker-manifesto"]}
+                        for v in stored[start : start + 5_000]
+                    ]
+                    answer = client.post("/v1/hashes", content=json.dumps({"hashes": items}))
+                    if answer.status_code != 200:
+                        sys.exit(f"seeding: {answer.status_code} {answer.text[:300]}")
+        finally:
+            _stop(seeding)
 
         out = work / "callgrind.out"
         process = _serve(python, env, port, work / "serve.log", out)
