@@ -71,7 +71,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,13 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
-from hashshare.hashing.hashers import DIHEDRAL, hash_decoded
-from hashshare.hashing.images import DecodedImage, ImageLimits, decode
-from hashshare.hashing.regions import find_regions
+from hashshare.config import Settings
+from hashshare.formats.jsonl import records_from_hash_line
+from hashshare.formats.records import Skipped
+from hashshare.hashing.hashers import ImageHashes, hash_bytes
+from hashshare.hashing.regions import WHOLE
+from hashshare.hashing.service import MATCH_DEFAULT_TYPES, plan_queries
+from hashshare.signals import REGISTRY, DegenerateHash
 
 try:
     import matplotlib
@@ -646,42 +650,92 @@ GROUPS = ("pixel", "flip/rotate", "geometric")
 TEMPLATES = {"caption": caption, "screenshot": screenshot, "post": post, "border": border}
 
 
-# --- hashing ------------------------------------------------------------------------------
+# --- hashing and matching, as the service does ------------------------------------------
 
-SIGNALS = ("pdq", "phash", "dhash")
+# The perceptual types POST /v1/match/image queries by default (md5 and sha256 find only the
+# identical file, which no query here is), at the service's own defaults.
+TYPES = tuple(name for name in MATCH_DEFAULT_TYPES if name in ("pdq", "phash", "dhash"))
+MIN_QUALITY: int = Settings.model_fields["min_pdq_quality"].default
+_CEILINGS: dict[str, int] = Settings.model_fields["max_distance_ceilings"].default_factory()  # type: ignore[call-arg,misc]
+MAX_DISTANCE = {name: min(REGISTRY[name].default_max_distance, _CEILINGS[name]) for name in TYPES}
+# Matches are kept up to these distances, so that wider rules can be measured too.
+WIDE = {"pdq": 48, "phash": 10, "dhash": 10}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One hash: a query an image makes, or a hash a known photo's submission stores."""
+
+    signal_type: str
+    region: str
+    transform: str | None  # PDQ queries: which rotation or mirror; None for stored hashes
+    value: bytes
 
 
 @dataclass
 class Hashed:
-    """The hashes of one image: per region (whole first): pdq, phash, dhash, 8 PDQ variants."""
+    """One image's hashes: what the service queries (with and without `dihedral`), what a
+    submission of it stores, and the time the pipeline took (with `dihedral`)."""
 
-    pdq: U8  # (regions, 32)
-    phash: U8  # (regions, 8)
-    dhash: U8  # (regions, 8)
-    dihedral: U8  # (regions, 8, 32)
+    queries: list[Entry]  # the plan with dihedral=true; the default plan is its "original"s
+    stored: list[Entry]
     seconds: float
 
 
+def _without_dihedral(hashes: ImageHashes) -> ImageHashes:
+    return replace(
+        hashes,
+        dihedral={},
+        regions=[replace(region, dihedral={}) for region in hashes.regions],
+    )
+
+
+def planned(hashes: ImageHashes) -> list[Entry]:
+    """`POST /v1/match/image`'s queries (`plan_queries`, the service's quality floor): those
+    of the default request, then the further ones `dihedral=true` adds."""
+    entries = [
+        Entry(name, region, transform, bytes.fromhex(text))
+        for name, region, transform, text in plan_queries(_without_dihedral(hashes), MIN_QUALITY)
+    ]
+    default = {(e.signal_type, e.value) for e in entries}
+    entries += [
+        Entry(name, region, transform, bytes.fromhex(text))
+        for name, region, transform, text in plan_queries(hashes, MIN_QUALITY)
+        if (name, bytes.fromhex(text)) not in default
+    ]
+    return entries
+
+
+def submitted(hashes: ImageHashes) -> list[Entry]:
+    """What the service keeps of a member's submission of the image: every hash `hashshare
+    hash` prints for it (formats/jsonl.py reads them), less what POST /v1/hashes refuses: a
+    PDQ hash under the quality floor and a degenerate value (a blank image's)."""
+    record = hashes.as_record()
+    parts = [(WHOLE, {k: v for k, v in record.items() if k != "regions"})]
+    parts += [(part["region"], part) for part in record.get("regions", [])]
+    kept: list[Entry] = []
+    for region, part in parts:
+        for entry in records_from_hash_line(0, part):
+            if isinstance(entry, Skipped) or entry.signal_type not in TYPES:
+                continue
+            if entry.quality is not None and entry.quality < MIN_QUALITY:
+                continue  # refused: low_quality
+            signal = REGISTRY[entry.signal_type]
+            value = signal.parse(entry.value)
+            try:
+                signal.check_informative(value)
+            except DegenerateHash:
+                continue
+            kept.append(Entry(entry.signal_type, region, None, value))
+    return kept
+
+
 def hash_one(data: bytes) -> Hashed:
-    """The pipeline's hashes of the whole image and of each region; for the regions, pHash
-    and dHash too (the service hashes regions with PDQ only: the alternatives are measured)."""
+    """The pipeline's hashes of an image, with its regions and their rotations and mirrors."""
     started = time.perf_counter()
-    decoded = decode(data, ImageLimits())
-    whole = hash_decoded(decoded, SIGNALS, dihedral=True)
-    rows = [whole[0::2]]
-    plain = decoded.plain_pixels
-    for region in find_regions(plain)[1:]:
-        part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
-        rows.append(hash_decoded(part, SIGNALS, dihedral=True)[0::2])
+    hashes = hash_bytes(data, TYPES, dihedral=True, regions=True)
     seconds = time.perf_counter() - started
-
-    def stack(name: str) -> U8:
-        return np.frombuffer(b"".join(v[name] for v, _ in rows), np.uint8).reshape(len(rows), -1)
-
-    dihedral = np.frombuffer(
-        b"".join(d[t].value for _, d in rows for t in DIHEDRAL), np.uint8
-    ).reshape(len(rows), len(DIHEDRAL), 32)
-    return Hashed(stack("pdq"), stack("phash"), stack("dhash"), dihedral, seconds)
+    return Hashed(planned(hashes), submitted(hashes), seconds)
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
@@ -693,85 +747,119 @@ def distance(a: U8, b: U8) -> npt.NDArray[np.uint16]:
     return out
 
 
-# --- methods ------------------------------------------------------------------------------
-
-
 @dataclass
 class Stored:
-    """The known set's hashes: one row per stored hash, `owner` the known photo it is of."""
+    """The known set: every stored hash, with the known photo it is of and its region."""
 
+    entries: list[Entry]
     owner: npt.NDArray[np.int64]
-    pdq: U8
-    phash: U8
-    dhash: U8
-    whole: npt.NDArray[np.bool_]
+    rows: dict[str, npt.NDArray[np.int64]]  # signal type -> indices into entries
+    values: dict[str, U8]  # signal type -> (rows, bytes)
 
 
 def build_stored(known: list[Hashed]) -> Stored:
-    owner = np.concatenate([np.full(len(h.pdq), i) for i, h in enumerate(known)])
-    whole = np.concatenate([np.arange(len(h.pdq)) == 0 for h in known])
-    return Stored(
-        owner=owner,
-        pdq=np.concatenate([h.pdq for h in known]),
-        phash=np.concatenate([h.phash for h in known]),
-        dhash=np.concatenate([h.dhash for h in known]),
-        whole=whole,
+    entries = [entry for hashed in known for entry in hashed.stored]
+    owner = np.array([i for i, hashed in enumerate(known) for _ in hashed.stored])
+    rows: dict[str, npt.NDArray[np.int64]] = {}
+    values: dict[str, U8] = {}
+    for name in TYPES:
+        rows[name] = np.array([i for i, e in enumerate(entries) if e.signal_type == name])
+        values[name] = np.array(
+            [np.frombuffer(entries[i].value, np.uint8) for i in rows[name]], dtype=np.uint8
+        ).reshape(len(rows[name]), -1)
+    return Stored(entries, owner, rows, values)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A query of an image within `WIDE` of a stored hash."""
+
+    query: Entry
+    stored: Entry
+    owner: int
+    distance: int
+
+
+def hits_of(query: Hashed, stored: Stored) -> list[Hit]:
+    found: list[Hit] = []
+    for name in TYPES:
+        entries = [e for e in query.queries if e.signal_type == name]
+        if not entries or not len(stored.rows[name]):
+            continue
+        values = np.array([np.frombuffer(e.value, np.uint8) for e in entries], dtype=np.uint8)
+        near = distance(values, stored.values[name])
+        for q, s in zip(*np.nonzero(near <= WIDE[name]), strict=True):
+            row = int(stored.rows[name][s])
+            found.append(
+                Hit(entries[q], stored.entries[row], int(stored.owner[row]), int(near[q, s]))
+            )
+    return found
+
+
+# --- methods: which hits count, and which stored hashes they need ------------------------
+
+
+def _default(hit: Hit) -> bool:
+    return hit.distance <= MAX_DISTANCE[hit.query.signal_type]
+
+
+def _plain(hit: Hit) -> bool:
+    """Not a rotation or mirror of the query (`dihedral=false`, the default)."""
+    return hit.query.transform in (None, "original")
+
+
+def _whole(entry: Entry) -> bool:
+    return entry.region == WHOLE
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    counts: Callable[[Hit], bool]  # a hit that is a match under the method
+    stores: Callable[[Entry], bool]  # the stored hashes the method needs
+
+
+def _global(name: str) -> Method:
+    return Method(
+        f"{name}@{MAX_DISTANCE[name]}",
+        lambda h: (
+            h.query.signal_type == name
+            and _whole(h.query)
+            and _whole(h.stored)
+            and _plain(h)
+            and _default(h)
+        ),
+        lambda e: e.signal_type == name and _whole(e),
     )
 
 
 METHODS = (
-    "pdq@31",
-    "phash@6",
-    "dhash@5",
-    "pdq+dihedral",
-    "today",
-    "regions",
-    "regions+64",
-    "regions+64whole",
-    "regions+2sig",
+    _global("pdq"),
+    _global("phash"),
+    _global("dhash"),
+    Method(
+        "today",
+        lambda h: _whole(h.query) and _whole(h.stored) and _plain(h) and _default(h),
+        _whole,
+    ),
+    Method(
+        "pdq-regions",
+        lambda h: h.query.signal_type == "pdq" and _plain(h) and _default(h),
+        lambda e: e.signal_type == "pdq",
+    ),
+    Method("service", lambda h: _plain(h) and _default(h), lambda e: True),
+    Method("service+dihedral", _default, lambda e: True),
 )
+ADOPTED = "service"
 
 
-def matched_owners(query: Hashed, stored: Stored, method: str) -> set[int]:
+def matched_owners(hits: list[Hit], method: Method) -> set[int]:
     """Which known photos the query matches under a method."""
-    if method in ("pdq@31", "phash@6", "dhash@5"):
-        name, limit = method.split("@")
-        d = distance(getattr(query, name)[0], getattr(stored, name)[stored.whole])
-        return set(stored.owner[stored.whole][d <= int(limit)].tolist())
-    whole = stored.whole
-    if method == "pdq+dihedral":
-        d = distance(query.dihedral[0], stored.pdq[whole]).min(axis=0)
-        return set(stored.owner[whole][d <= 31].tolist())
-    if method == "today":
-        hit = distance(query.pdq[0], stored.pdq[whole]) <= 31
-        hit |= distance(query.phash[0], stored.phash[whole]) <= 6
-        hit |= distance(query.dhash[0], stored.dhash[whole]) <= 5
-        return set(stored.owner[whole][hit].tolist())
-    pdq = distance(query.dihedral, stored.pdq).min(axis=1)  # (regions, stored)
-    hit = (pdq <= 31).any(axis=0)
-    if method == "regions+64":
-        hit |= (distance(query.phash, stored.phash) <= 6).any(axis=0)
-        hit |= (distance(query.dhash, stored.dhash) <= 5).any(axis=0)
-    elif method == "regions+64whole":
-        hit |= whole & (distance(query.phash[0], stored.phash) <= 6)
-        hit |= whole & (distance(query.dhash[0], stored.dhash) <= 5)
-    elif method == "regions+2sig":
-        second = (distance(query.phash, stored.phash) <= 8) | (
-            distance(query.dhash, stored.dhash) <= 8
-        )
-        hit |= ((pdq <= 48) & second).any(axis=0)
-    return set(stored.owner[hit].tolist())
+    return {hit.owner for hit in hits if method.counts(hit)}
 
 
-def stored_per_image(known: list[Hashed], method: str) -> float:
-    per = float(np.mean([len(h.pdq) for h in known]))
-    return {
-        "today": 3.0,
-        "regions": per,
-        "regions+64": 3 * per,
-        "regions+64whole": per + 2,
-        "regions+2sig": 3 * per,
-    }.get(method, 1.0)
+def stored_per_image(known: list[Hashed], method: Method) -> float:
+    return sum(method.stores(e) for h in known for e in h.stored) / len(known)
 
 
 # --- report -------------------------------------------------------------------------------
@@ -860,13 +948,15 @@ def main() -> int:
     tasks: list[Task] = []
     query_owner: list[int] = []
     query_edit: list[str] = []
+    query_kind: list[str] = []  # "known", "hard" (hard negative) or "plain" (distractor)
     for index, path in enumerate(known_images):
         for edit in EDITS:
             tasks.append(Task(path, edit, f"{index}-{edit}"))
             query_owner.append(index)
             query_edit.append(edit)
+            query_kind.append("known")
     distractor_kinds: Counter[str] = Counter()
-    for index, path in enumerate(corpus.distractors.values()):
+    for index, (key, path) in enumerate(corpus.distractors.items()):
         kinds = ["as shipped"]
         if index % 8 == 0:
             kinds.append("near-duplicate re-encode")
@@ -876,8 +966,10 @@ def main() -> int:
             tasks.append(Task(path, kind, f"d{index}"))
             query_owner.append(-1)
             query_edit.append("distractor")
+            pair = "(pair)" in key.split(":", 1)[0]
+            query_kind.append("plain" if kind == "as shipped" and not pair else "hard")
             name = (
-                kind
+                ("the other of a pair of known photos" if pair else kind)
                 if kind in ("as shipped", "near-duplicate re-encode")
                 else (f"in a known photo's template ({kind})")
             )
@@ -891,90 +983,152 @@ def main() -> int:
         f"hashed {len(known_hashed) + len(query_hashed)} images in "
         f"{time.perf_counter() - started:.0f} s"
     )
-    queries = tasks
     stored = build_stored(known_hashed)
-    print(
-        f"hashed {len(known_hashed) + len(query_hashed)} images in "
-        f"{time.perf_counter() - started:.0f} s"
+    hits = [hits_of(query, stored) for query in query_hashed]
+    known_names = list(corpus.known)[: len(known_images)]
+    distractor_names = {path: key for key, path in corpus.distractors.items()}
+    labels = [
+        known_names[owner] if owner >= 0 else f"{distractor_names[task.path]} ({task.edit})"
+        for task, owner in zip(tasks, query_owner, strict=True)
+    ]
+    evaluate(
+        Outcome(
+            hits,
+            np.array(query_owner),
+            np.array(query_edit),
+            np.array(query_kind),
+            labels,
+            known_names,
+        ),
+        known_hashed,
+        query_hashed,
+        stored,
+        Path(args.plot),
     )
+    return 0
 
-    owners = np.array(query_owner)
-    edits = np.array(query_edit)
-    recall: dict[str, dict[str, float]] = {m: {} for m in METHODS}
-    false: dict[str, int] = dict.fromkeys(METHODS, 0)
-    false_distractor: dict[str, int] = dict.fromkeys(METHODS, 0)
+
+@dataclass
+class Outcome:
+    """Every query's hits, and what each query is."""
+
+    hits: list[list[Hit]]
+    owners: npt.NDArray[np.int64]  # the known photo a query is an edit of, or -1
+    edits: npt.NDArray[np.str_]
+    kinds: npt.NDArray[np.str_]
+    labels: list[str]  # the known photo a query is an edit of, or the distractor it is
+    known_names: list[str]
+
+
+FALSE_KINDS = {
+    "known": "  look-alikes",  # an edit of a known photo matching another known photo
+    "hard": "  hard negat.",
+    "plain": "  distractors",
+}
+
+
+def evaluate(
+    outcome: Outcome,
+    known: list[Hashed],
+    queries: list[Hashed],
+    stored: Stored,
+    plot_path: Path,
+) -> None:
+    recall: dict[str, dict[str, float]] = {m.name: {} for m in METHODS}
+    false: dict[str, Counter[str]] = {m.name: Counter() for m in METHODS}
+    owners, edits = outcome.owners, outcome.edits
     for method in METHODS:
-        found = np.zeros(len(queries), dtype=bool)
-        for i, query in enumerate(query_hashed):
-            hits = matched_owners(query, stored, method)
-            found[i] = owners[i] in hits
-            wrong = len(hits - {owners[i]})
-            false[method] += wrong
-            if owners[i] < 0:
-                false_distractor[method] += wrong
+        found = np.zeros(len(outcome.hits), dtype=bool)
+        for i, hits in enumerate(outcome.hits):
+            matched = matched_owners(hits, method)
+            found[i] = owners[i] in matched
+            false[method.name][str(outcome.kinds[i])] += len(matched - {int(owners[i])})
         for edit in EDITS:
-            recall[method][edit] = float(found[edits == edit].mean())
+            recall[method.name][edit] = float(found[edits == edit].mean())
         for group in GROUPS:
             members = [edit for edit, (g, _) in EDITS.items() if g == group]
-            recall[method][group] = float(found[np.isin(edits, members)].mean())
-    comparisons = len(queries) * len(known_images) - int((owners >= 0).sum())
-    print_table(recall, false, false_distractor, comparisons, known_hashed, stored, len(queries))
-    print_costs(known_hashed, query_hashed)
-    plot(recall, Path(args.plot))
-    print(f"\nplot: {args.plot}")
-    return 0
+            recall[method.name][group] = float(found[np.isin(edits, members)].mean())
+    comparisons = len(outcome.hits) * len(known) - int((owners >= 0).sum())
+    print_table(recall, false, comparisons, known, stored, len(outcome.hits))
+    print_false_matches(outcome, next(m for m in METHODS if m.name == ADOPTED))
+    print_costs(known, queries)
+    plot(recall, plot_path)
+    print(f"\nplot: {plot_path}")
 
 
 def print_table(
     recall: dict[str, dict[str, float]],
-    false: dict[str, int],
-    false_distractor: dict[str, int],
+    false: dict[str, Counter[str]],
     comparisons: int,
     known: list[Hashed],
     stored: Stored,
     query_count: int,
 ) -> None:
-    width = 15
+    width = max(15, *(len(m.name) + 2 for m in METHODS))
+    names = [m.name for m in METHODS]
     print("\nrecall (%) per edit and group")
-    print(f"{'edit':<16}" + "".join(f"{m:>{width}}" for m in METHODS))
+    print(f"{'edit':<16}" + "".join(f"{m:>{width}}" for m in names))
     for edit in EDITS:
-        print(f"{edit:<16}" + "".join(f"{100 * recall[m][edit]:>{width}.1f}" for m in METHODS))
+        print(f"{edit:<16}" + "".join(f"{100 * recall[m][edit]:>{width}.1f}" for m in names))
     for group in GROUPS:
         print(
-            f"{'= ' + group:<16}"
-            + "".join(f"{100 * recall[m][group]:>{width}.1f}" for m in METHODS)
+            f"{'= ' + group:<16}" + "".join(f"{100 * recall[m][group]:>{width}.1f}" for m in names)
         )
-    print(f"{'false matches':<16}" + "".join(f"{false[m]:>{width}}" for m in METHODS))
-    print(f"{'  by distractors':<16}" + "".join(f"{false_distractor[m]:>{width}}" for m in METHODS))
+    total = {m: sum(false[m].values()) for m in names}
+    print(f"{'false matches':<16}" + "".join(f"{total[m]:>{width}}" for m in names))
+    for kind, label in FALSE_KINDS.items():
+        print(f"{label:<16}" + "".join(f"{false[m][kind]:>{width}}" for m in names))
     print(
         f"{'FM/1M compar.':<16}"
-        + "".join(f"{_short(1e6 * false[m] / comparisons):>{width}}" for m in METHODS)
+        + "".join(f"{_short(1e6 * total[m] / comparisons):>{width}}" for m in names)
     )
-    at_10m = {}
-    for m in METHODS:
-        per_image = stored_per_image(known, m)
-        # the measured rate per (query, stored hash) pair, over a set of 10 M stored hashes
-        at_10m[m] = 10_000_000 * false[m] / (comparisons * per_image)
-    print(f"{'FM/query@10M':<16}" + "".join(f"{_short(at_10m[m]):>{width}}" for m in METHODS))
-    print(
-        f"{'hashes/image':<16}"
-        + "".join(f"{stored_per_image(known, m):>{width}.2f}" for m in METHODS)
-    )
+    per_image = {m.name: stored_per_image(known, m) for m in METHODS}
+    # the measured rate per (query, stored hash) pair, over a set of 10 M stored hashes
+    at_10m = {m: 10_000_000 * total[m] / (comparisons * per_image[m]) for m in names}
+    print(f"{'FM/query@10M':<16}" + "".join(f"{_short(at_10m[m]):>{width}}" for m in names))
+    print(f"{'hashes/image':<16}" + "".join(f"{per_image[m]:>{width}.2f}" for m in names))
     print(
         f"\n{query_count:,} queries against {len(known)} known photos "
-        f"({len(stored.owner)} stored region hashes): {comparisons:,} (query, known photo) "
-        "comparisons of different content. FM/query@10M: the measured false-match rate per "
+        f"({len(stored.entries)} stored hashes after the quality floor of {MIN_QUALITY}): "
+        f"{comparisons:,} (query, known photo) comparisons of different content. False "
+        "matches: of edits of known photos against another known photo (look-alikes), of hard "
+        "negatives, of plain distractors. FM/query@10M: the measured false-match rate per "
         "stored hash times 10 M (0: none measured)."
     )
 
 
+def print_false_matches(outcome: Outcome, method: Method) -> None:
+    """Where a method's false matches are: which hashes made them, and the worst pairs."""
+    by_signal: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
+    for i, hits in enumerate(outcome.hits):
+        owner = int(outcome.owners[i])
+        wrong = [h for h in hits if method.counts(h) and h.owner != owner]
+        for other in {h.owner for h in wrong}:
+            nearest = min(
+                (h for h in wrong if h.owner == other),
+                key=lambda h: h.distance / MAX_DISTANCE[h.query.signal_type],
+            )
+            by_signal[
+                f"{outcome.kinds[i]:<6} {nearest.query.signal_type:<6}"
+                f"{nearest.query.region:>8} -> {nearest.stored.region:<8}"
+            ] += 1
+            pairs[f"{outcome.labels[i]} ~ {outcome.known_names[other]}"] += 1
+    print(f"\nfalse matches of {method.name}, by the nearest hit (query kind, type, regions):")
+    for key, count in by_signal.most_common():
+        print(f"  {count:>5}  {key}")
+    print("most frequent (the query's photo ~ the known photo it matched: queries):")
+    for key, count in pairs.most_common(25):
+        print(f"  {count:>5}  {key}")
+
+
 def print_costs(known: list[Hashed], queries: list[Hashed]) -> None:
     seconds = np.array([h.seconds for h in known + queries])
-    regions = np.array([len(h.pdq) for h in known + queries])
+    regions = np.array([len({e.region for e in h.queries}) for h in known + queries])
     print(
         f"\nhashing (pdq+phash+dhash, 8 PDQ rotations and mirrors, and the regions) at up to "
         f"{HASH_SIDE} px: median {1000 * np.median(seconds):.1f} ms, p95 "
-        f"{1000 * np.percentile(seconds, 95):.1f} ms per image; regions per image: "
+        f"{1000 * np.percentile(seconds, 95):.1f} ms per image; regions queried per image: "
         + ", ".join(f"{n}: {c}" for n, c in sorted(Counter(regions.tolist()).items()))
         + " (12 MP: benchmarks/hash_bench.py)"
     )
@@ -986,7 +1140,7 @@ def plot(recall: dict[str, dict[str, float]], path: Path) -> None:
     step = 0.8 / len(METHODS)
     for number, method in enumerate(METHODS):
         xs = np.arange(len(edits)) + number * step - 0.4
-        axis.bar(xs, [recall[method][e] for e in edits], width=step, label=method)
+        axis.bar(xs, [recall[method.name][e] for e in edits], width=step, label=method.name)
     axis.set_xticks(np.arange(len(edits)))
     axis.set_xticklabels(edits, rotation=45, ha="right")
     axis.set_ylabel("recall")

@@ -152,6 +152,42 @@ def _warnings(hashes: ImageHashes, settings: Settings, matching_skipped: bool) -
     ]
 
 
+Planned = tuple[str, str, str | None, str]  # signal type, region, transform, hex value
+
+
+def plan_queries(hashes: ImageHashes, min_pdq_quality: int) -> list[Planned]:
+    """The queries an image's hashes make: the whole image's first (the plain hash of each
+    type, then the PDQ variants), then each region's; each distinct hash once.
+
+    A featureless image's (or region's) perceptual hashes, PDQ's and the 64-bit ones alike,
+    match noise and other featureless images, not content: none of them is queried when the
+    whole image's PDQ quality is under `min_pdq_quality`, nor a region's when its own is.
+    """
+    low_quality = hashes.pdq_quality is not None and hashes.pdq_quality < min_pdq_quality
+    planned: list[Planned] = []
+    seen: set[tuple[str, str]] = set()
+    parts: list[tuple[str, dict[str, bytes], int | None, dict[str, PdqHash]]] = [
+        (WHOLE, hashes.values, hashes.pdq_quality, hashes.dihedral)
+    ] + [(r.name, r.values, r.pdq_quality, r.dihedral) for r in hashes.regions]
+    for region, values, quality, variants in parts:
+        for name, value in values.items():
+            perceptual = get_signal_type(name).distance_kind is DistanceKind.HAMMING
+            if perceptual and (low_quality or (quality is not None and quality < min_pdq_quality)):
+                continue
+            queried: list[tuple[str | None, str]] = [(None, value.hex())]
+            if name == "pdq":
+                queried = (
+                    [(transform, variants[transform].hex) for transform in DIHEDRAL]
+                    if variants
+                    else [("original", value.hex())]
+                )
+            for transform, text in queried:
+                if (name, text) not in seen:  # the same hash is queried once
+                    seen.add((name, text))
+                    planned.append((name, region, transform, text))
+    return planned
+
+
 class ImageService:
     """Hash uploaded images, and match their hashes as POST /v1/match does."""
 
@@ -185,36 +221,7 @@ class ImageService:
         settings = self._settings
         types = parse_types(options.signal_types or ",".join(MATCH_DEFAULT_TYPES))
         hashes = await self._hasher.hash(data, types, options.dihedral, options.regions)
-        low_quality = (
-            hashes.pdq_quality is not None and hashes.pdq_quality < settings.min_pdq_quality
-        )
-        # (signal type, region, transform, value): the whole image's hashes first (the plain
-        # hash of each type, then the PDQ variants), then each region's.
-        planned: list[tuple[str, str, str | None, str]] = []
-        seen: set[tuple[str, str]] = set()
-        parts: list[tuple[str, dict[str, bytes], int | None, dict[str, PdqHash]]] = [
-            (WHOLE, hashes.values, hashes.pdq_quality, hashes.dihedral)
-        ] + [(r.name, r.values, r.pdq_quality, r.dihedral) for r in hashes.regions]
-        for region, values, quality, variants in parts:
-            for name, value in values.items():
-                perceptual = get_signal_type(name).distance_kind is DistanceKind.HAMMING
-                if perceptual and (
-                    low_quality or (quality is not None and quality < settings.min_pdq_quality)
-                ):
-                    # A featureless image's (or region's) perceptual hashes, PDQ's and the
-                    # 64-bit ones alike, match noise and other featureless images, not content.
-                    continue
-                queried: list[tuple[str | None, str]] = [(None, value.hex())]
-                if name == "pdq":
-                    queried = (
-                        [(transform, variants[transform].hex) for transform in DIHEDRAL]
-                        if variants
-                        else [("original", value.hex())]
-                    )
-                for transform, text in queried:
-                    if (name, text) not in seen:  # the same hash is queried once
-                        seen.add((name, text))
-                        planned.append((name, region, transform, text))
+        planned = plan_queries(hashes, settings.min_pdq_quality)
         results: list[ImageMatchResult] = []
         matched: dict[int, MatchedHash] = {}
         matched_queries = 0
