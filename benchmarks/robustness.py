@@ -83,7 +83,7 @@ from hashshare.config import Settings
 from hashshare.formats.jsonl import records_from_hash_line
 from hashshare.formats.records import Skipped
 from hashshare.hashing.hashers import ImageHashes, hash_bytes
-from hashshare.hashing.regions import WHOLE
+from hashshare.hashing.regions import CENTRAL_NAMES, WHOLE
 from hashshare.hashing.service import MATCH_DEFAULT_TYPES, plan_queries
 from hashshare.signals import REGISTRY, DegenerateHash
 
@@ -659,7 +659,7 @@ MIN_QUALITY: int = Settings.model_fields["min_pdq_quality"].default
 _CEILINGS: dict[str, int] = Settings.model_fields["max_distance_ceilings"].default_factory()  # type: ignore[call-arg,misc]
 MAX_DISTANCE = {name: min(REGISTRY[name].default_max_distance, _CEILINGS[name]) for name in TYPES}
 # Matches are kept up to these distances, so that wider rules can be measured too.
-WIDE = {"pdq": 48, "phash": 10, "dhash": 10}
+WIDE = {"pdq": 64, "phash": 10, "dhash": 10}
 
 
 @dataclass(frozen=True)
@@ -730,12 +730,15 @@ def submitted(hashes: ImageHashes) -> list[Entry]:
     return kept
 
 
-def hash_one(data: bytes) -> Hashed:
-    """The pipeline's hashes of an image, with its regions and their rotations and mirrors."""
+def hash_one(data: bytes, submission: bool) -> Hashed:
+    """A query's hashes (its regions, with their rotations and mirrors), or what a member's
+    submission of a known photo stores (with the central crops)."""
     started = time.perf_counter()
+    if submission:
+        hashes = hash_bytes(data, TYPES, regions=True, central=True)
+        return Hashed([], submitted(hashes), time.perf_counter() - started)
     hashes = hash_bytes(data, TYPES, dihedral=True, regions=True)
-    seconds = time.perf_counter() - started
-    return Hashed(planned(hashes), submitted(hashes), seconds)
+    return Hashed(planned(hashes), [], time.perf_counter() - started)
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
@@ -817,6 +820,9 @@ class Method:
     name: str
     counts: Callable[[Hit], bool]  # a hit that is a match under the method
     stores: Callable[[Entry], bool]  # the stored hashes the method needs
+    # pHash and dHash hits count only for a known photo whose whole PDQ is this near the
+    # query's (agreement of two signals about the same image)
+    agree: int | None = None
 
 
 def _global(name: str) -> Method:
@@ -833,6 +839,10 @@ def _global(name: str) -> Method:
     )
 
 
+def _central(entry: Entry) -> bool:
+    return entry.region in CENTRAL_NAMES
+
+
 METHODS = (
     _global("pdq"),
     _global("phash"),
@@ -843,19 +853,44 @@ METHODS = (
         _whole,
     ),
     Method(
-        "pdq-regions",
+        "regions",
+        lambda h: (
+            h.query.signal_type == "pdq" and not _central(h.stored) and _plain(h) and _default(h)
+        ),
+        lambda e: e.signal_type == "pdq" and not _central(e),
+    ),
+    Method(
+        "regions+central",
         lambda h: h.query.signal_type == "pdq" and _plain(h) and _default(h),
         lambda e: e.signal_type == "pdq",
     ),
+    Method(
+        "before",
+        lambda h: not _central(h.stored) and _plain(h) and _default(h),
+        lambda e: not _central(e),
+    ),
     Method("service", lambda h: _plain(h) and _default(h), lambda e: True),
     Method("service+dihedral", _default, lambda e: True),
+    Method("service+agree64", lambda h: _plain(h) and _default(h), lambda e: True, agree=64),
 )
 ADOPTED = "service"
 
 
 def matched_owners(hits: list[Hit], method: Method) -> set[int]:
     """Which known photos the query matches under a method."""
-    return {hit.owner for hit in hits if method.counts(hit)}
+    counted = [hit for hit in hits if method.counts(hit)]
+    if method.agree is None:
+        return {hit.owner for hit in counted}
+    agreeing = {
+        hit.owner
+        for hit in hits
+        if hit.query.signal_type == "pdq"
+        and _whole(hit.query)
+        and _whole(hit.stored)
+        and _plain(hit)
+        and hit.distance <= method.agree
+    }
+    return {hit.owner for hit in counted if hit.query.signal_type == "pdq" or hit.owner in agreeing}
 
 
 def stored_per_image(known: list[Hashed], method: Method) -> float:
@@ -914,7 +949,7 @@ def make(task: Task) -> bytes:
 
 
 def make_and_hash(task: Task) -> Hashed:
-    return hash_one(make(task))
+    return hash_one(make(task), submission=task.edit == "")
 
 
 def hash_all(tasks: list[Task], workers: int) -> list[Hashed]:
@@ -1123,11 +1158,11 @@ def print_false_matches(outcome: Outcome, method: Method) -> None:
 
 
 def print_costs(known: list[Hashed], queries: list[Hashed]) -> None:
-    seconds = np.array([h.seconds for h in known + queries])
-    regions = np.array([len({e.region for e in h.queries}) for h in known + queries])
+    seconds = np.array([h.seconds for h in queries])
+    regions = np.array([len({e.region for e in h.queries}) for h in queries])
     print(
-        f"\nhashing (pdq+phash+dhash, 8 PDQ rotations and mirrors, and the regions) at up to "
-        f"{HASH_SIDE} px: median {1000 * np.median(seconds):.1f} ms, p95 "
+        f"\nhashing a query (pdq+phash+dhash, 8 PDQ rotations and mirrors, and the regions) at "
+        f"up to {HASH_SIDE} px: median {1000 * np.median(seconds):.1f} ms, p95 "
         f"{1000 * np.percentile(seconds, 95):.1f} ms per image; regions queried per image: "
         + ", ".join(f"{n}: {c}" for n, c in sorted(Counter(regions.tolist()).items()))
         + " (12 MP: benchmarks/hash_bench.py)"

@@ -46,7 +46,10 @@ def test_prints_one_json_line_per_image_with_path_and_hashes(
 
     assert code == 0
     record = json.loads(lines[0])
-    assert record == {"path": str(sample), **hash_file(sample, regions=True).as_record()}
+    assert record == {
+        "path": str(sample),
+        **hash_file(sample, regions=True, central=True).as_record(),
+    }
     assert (record["pdq"], record["pdq_quality"]) == (SAMPLE_B_PDQ, 100)
 
 

@@ -21,7 +21,12 @@ PICTURE = encode(scene())
 
 
 def crash(
-    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+    data: bytes,
+    types: tuple[str, ...],
+    limits: ImageLimits,
+    dihedral: bool,
+    regions: bool,
+    central: bool,
 ) -> ImageHashes:
     """Stands in for a decoder that kills its process (runs in the worker), after a moment,
     so that other uploads are under way beside it when it does."""
@@ -32,7 +37,12 @@ def crash(
 
 
 def slow_hash(
-    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+    data: bytes,
+    types: tuple[str, ...],
+    limits: ImageLimits,
+    dihedral: bool,
+    regions: bool,
+    central: bool,
 ) -> ImageHashes:
     """Hashes after a pause, so that it is in flight when another worker dies."""
     import time
@@ -42,7 +52,12 @@ def slow_hash(
 
 
 def warm_up(
-    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+    data: bytes,
+    types: tuple[str, ...],
+    limits: ImageLimits,
+    dihedral: bool,
+    regions: bool,
+    central: bool,
 ) -> Any:
     import time
 
@@ -50,7 +65,12 @@ def warm_up(
 
 
 def worker_pid(
-    data: bytes, types: tuple[str, ...], limits: ImageLimits, dihedral: bool, regions: bool
+    data: bytes,
+    types: tuple[str, ...],
+    limits: ImageLimits,
+    dihedral: bool,
+    regions: bool,
+    central: bool,
 ) -> Any:
     return os.getpid()
 

@@ -221,3 +221,33 @@ async def test_an_invalid_regions_field_is_refused(api: Api) -> None:
     response = await upload(api, ORIGINAL, path="/v1/match/image", regions="sometimes")
 
     assert error_of(response) == (422, "validation_error")
+
+
+async def test_a_cropped_copy_is_found_through_a_central_crop_from_v1_hash(api: Api) -> None:
+    body = (await upload(api, ORIGINAL, signal_types="pdq")).json()
+    central = [r for r in body["regions"] if r["region"].startswith("central-")]
+    assert [r["region"] for r in central] == ["central-95", "central-91"]
+    items = [
+        {**value, "labels": [BEHAVIOUR]}
+        for value in body["hashes"] + [h for r in central for h in r["hashes"]]
+    ]
+    submitted = await api.client.post(
+        "/v1/hashes", json={"hashes": items}, headers=api.auth("beta", "hashes:submit")
+    )
+    assert submitted.status_code == 200, submitted.text
+    whole_id, *central_ids = [r["hash_id"] for r in submitted.json()["results"]]
+    picture = Image.open(io.BytesIO(ORIGINAL))
+    dx, dy = picture.width * 4 // 100, picture.height * 4 // 100
+    cropped = picture.crop((dx, dy, picture.width - dx, picture.height - dy))
+
+    found = await match_image(api, encode(cropped, "JPEG", quality=80), signal_types="pdq")
+
+    assert {hit["hash_id"] for hit in found["matched_hashes"]} & set(central_ids)
+    assert whole_id not in {hit["hash_id"] for hit in found["matched_hashes"]}
+
+
+async def test_match_image_does_not_query_central_crops(api: Api) -> None:
+    body = await match_image(api, ORIGINAL)
+
+    assert not [r for r in body["regions"] if r["region"].startswith("central-")]
+    assert {r["region"] for r in body["results"]} == {"whole"}

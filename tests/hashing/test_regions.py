@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from hashshare.cli import main
 from hashshare.hashing.hashers import hash_bytes
-from hashshare.hashing.regions import find_regions
+from hashshare.hashing.regions import central_regions, find_regions
 from tests.hashing.pictures import PDQ_DATA, distance, encode
 
 # A photograph (a scene drawn on a gradient has uniform rows: a frame, by design).
@@ -131,3 +131,44 @@ def test_a_region_box_is_in_the_upright_images_full_size_pixels() -> None:
     left, top, right, bottom = hashes.regions[0].box
     assert 160 <= left <= 176 and 160 <= top <= 176
     assert 1744 <= right <= 1760 and 1344 <= bottom <= 1360
+
+
+def test_the_central_crops_cut_the_same_share_off_each_side() -> None:
+    regions = central_regions(Image.new("RGB", (400, 200)))
+
+    assert [(region.name, region.box) for region in regions] == [
+        ("central-95", (10, 5, 390, 195)),
+        ("central-91", (18, 9, 382, 191)),
+    ]
+
+
+def test_central_crops_are_hashed_only_for_the_submission_side() -> None:
+    data = encode(PICTURE)
+
+    assert hash_bytes(data, TYPES, regions=True).regions == []
+    hashes = hash_bytes(data, TYPES, regions=True, central=True)
+    assert [region.name for region in hashes.regions] == ["central-95", "central-91"]
+    assert all(set(region.values) == {"pdq"} for region in hashes.regions)
+
+
+@pytest.mark.parametrize("share", [0.03, 0.04])
+def test_a_cropped_copy_is_near_a_stored_central_crop(share: float) -> None:
+    width, height = PICTURE.size
+    dx, dy = round(width * share), round(height * share)
+    copy = encode(PICTURE.crop((dx, dy, width - dx, height - dy)), "JPEG", quality=80)
+    stored = hash_bytes(encode(PICTURE), ("pdq",), regions=True, central=True)
+    query = hash_bytes(copy, ("pdq",)).values["pdq"]
+
+    assert distance(query, stored.values["pdq"]) > 31  # the whole image's hash misses it
+    assert min(distance(query, region.values["pdq"]) for region in stored.regions) <= 31
+
+
+def test_the_cli_prints_the_central_crops_a_submission_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(encode(PICTURE))
+
+    assert main(["hash", "--no-progress", str(path)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [region["region"] for region in record["regions"]] == ["central-95", "central-91"]

@@ -39,9 +39,15 @@ def _add(inputs: Inputs, origin: str, entry: HashRecord | Skipped) -> None:
 
 
 def gather(
-    paths: list[str], fmt: str | None, types: str | None, jobs: int, quiet: bool = False
+    paths: list[str],
+    fmt: str | None,
+    types: str | None,
+    jobs: int,
+    quiet: bool = False,
+    central: bool = False,
 ) -> Inputs:
-    """Read hash files and hash image files/folders, in the order given."""
+    """Read hash files and hash image files/folders, in the order given; with `central` (to
+    submit), images' canonical central crops too."""
     inputs = Inputs()
     image_paths = [p for p in paths if is_image_input(Path(p))]
     for argument in paths:
@@ -60,7 +66,7 @@ def gather(
         wanted = parse_types(types)
         listed = list(iter_paths(image_paths))
         job_list = [
-            Job(path, wanted, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS)
+            Job(path, wanted, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, central=central)
             for path, problem in listed
             if problem is None
         ]

@@ -61,7 +61,7 @@ def _retract(
 def cmd_submit(args: argparse.Namespace) -> int:
     target = connection.resolve(args.url, args.token_file)
     labels = tuple(args.label or ())
-    inputs = gather(args.paths, args.format, args.types, args.jobs)
+    inputs = gather(args.paths, args.format, args.types, args.jobs, central=True)
     to_submit = [i for i, record in enumerate(inputs.records) if not record.retract]
     to_retract = [i for i, record in enumerate(inputs.records) if record.retract]
     items = [inputs.records[i].submission(labels) for i in to_submit]

@@ -39,6 +39,7 @@ class Job:
     max_bytes: int
     max_pixels: int
     regions: bool = True
+    central: bool = False  # the canonical central crops a submission stores (regions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ def hash_one(job: Job) -> Outcome:
 
     limits = ImageLimits(max_bytes=job.max_bytes, max_pixels=job.max_pixels)
     try:
-        hashes = hash_file(job.path, job.types, limits, regions=job.regions)
+        hashes = hash_file(job.path, job.types, limits, regions=job.regions, central=job.central)
     except HashshareError as exc:
         return Outcome(job.path, error=f"{exc.code}: {exc.message}")
     except Exception as exc:  # a decoder bug must not end the run
@@ -167,7 +168,14 @@ def cmd_hash(args: argparse.Namespace) -> int:
     types = parse_types(args.types)
     listed = list(iter_paths(args.paths))
     jobs = [
-        Job(path, types, args.max_bytes, args.max_pixels, not args.no_regions)
+        Job(
+            path,
+            types,
+            args.max_bytes,
+            args.max_pixels,
+            not args.no_regions,
+            central=not args.no_regions,  # what a member submits
+        )
         for path, problem in listed
         if problem is None
     ]
@@ -223,7 +231,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--no-regions",
         action="store_true",
-        help="hash the whole image only, not the regions a frame was taken off as well "
+        help="hash the whole image only, not the regions a frame was taken off nor the "
+        "central crops a submission stores as well "
         "(`regions`: a list of {region, box, <type>: hex, pdq_quality})",
     )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")

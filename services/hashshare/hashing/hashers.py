@@ -31,7 +31,7 @@ from PIL import Image
 
 from hashshare.errors import ValidationFailed
 from hashshare.hashing.images import DecodedImage, ImageInfo, ImageLimits, decode, read_file
-from hashshare.hashing.regions import Box, find_regions
+from hashshare.hashing.regions import Box, central_regions, find_regions
 
 PERCEPTUAL_TYPES = ("pdq", "phash", "dhash", "ahash", "whash")
 FILE_TYPES = ("md5", "sha256")
@@ -188,9 +188,10 @@ def hash_decoded(
 
 
 def hash_regions(
-    decoded: DecodedImage, types: Iterable[str], dihedral: bool = False
+    decoded: DecodedImage, types: Iterable[str], dihedral: bool = False, central: bool = False
 ) -> list[RegionHashes]:
-    """PDQ hashes of each region a frame was taken off (not the whole image).
+    """PDQ hashes of each region a frame was taken off (not the whole image), and with
+    `central` (the submission side) of the canonical central crops.
 
     PDQ only: pHash and dHash of regions, matched against each other, cost more false matches
     than they find copies (README, "Robustness and the 64-bit defaults"); the whole image's
@@ -202,7 +203,8 @@ def hash_regions(
         return found
     plain = decoded.plain_pixels
     factor = decoded.info.reduction
-    for region in find_regions(plain)[1:]:
+    regions = find_regions(plain)[1:] + (central_regions(plain) if central else [])
+    for region in regions:
         part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
         values, quality, variants = hash_decoded(part, wanted, dihedral)
         box = (
@@ -221,10 +223,12 @@ def hash_bytes(
     limits: ImageLimits | None = None,
     dihedral: bool = False,
     regions: bool = False,
+    central: bool = False,
 ) -> ImageHashes:
     """Hashes of an image file's bytes; the image is decoded once, and only if needed.
 
-    With `regions`, also the PDQ hash of each region a frame was taken off.
+    With `regions`, also the PDQ hash of each region a frame was taken off; with `central`
+    too, of the canonical central crops a submission stores (regions.py).
     """
     limits = limits or ImageLimits()
     wanted = parse_types(list(types))
@@ -239,7 +243,7 @@ def hash_bytes(
         info = decoded.info
         values, quality, variants = hash_decoded(decoded, wanted, dihedral)
         if regions:
-            parts = hash_regions(decoded, wanted, dihedral)
+            parts = hash_regions(decoded, wanted, dihedral, central)
     if "md5" in wanted:
         values["md5"] = hashlib.md5(data, usedforsecurity=False).digest()
     if "sha256" in wanted:
@@ -256,7 +260,8 @@ def hash_file(
     limits: ImageLimits | None = None,
     dihedral: bool = False,
     regions: bool = False,
+    central: bool = False,
 ) -> ImageHashes:
     """Hashes of an image file, refused by its size before it is read."""
     limits = limits or ImageLimits()
-    return hash_bytes(read_file(Path(path), limits), types, limits, dihedral, regions)
+    return hash_bytes(read_file(Path(path), limits), types, limits, dihedral, regions, central)

@@ -20,6 +20,12 @@ line where frame and picture blend is not hashed. A region is kept only when it 
 least `MIN_CUT` of a side and keeps at least `MIN_KEEP` of each side; a region equal to an
 earlier one is not repeated. The whole image is always the first region, so a plain hash of
 the whole picture (what HMA members compute with pdqhash) is matched exactly as before.
+
+On the submission side only, `central_regions` adds canonical central crops of the picture
+(`CENTRAL_CUTS` of each side cut off): a re-upload cropped by 3-10 %, or turned by a few
+degrees and cropped to hide the corners, is then near one of them with its whole image's
+hash. The query side does not need them (its whole image is the cropped one), so they cost
+stored hashes and no queries; benchmarks/robustness.py measures what they find and cost.
 """
 
 from __future__ import annotations
@@ -37,7 +43,11 @@ FRAME_SHARE = 0.4
 MIN_CUT = 0.01
 MIN_KEEP = 0.3
 WHOLE = "whole"
-REGION_NAMES = (WHOLE, "trimmed", "framed")
+# Share of each side a stored central crop leaves out: 2.5 % and 4.5 %, so that a crop of
+# 3-10 % of the width or height (each side 1.5-5 %) is within PDQ's reach of one of them.
+CENTRAL_CUTS = (0.025, 0.045)
+CENTRAL_NAMES = tuple(f"central-{round(100 * (1 - 2 * cut))}" for cut in CENTRAL_CUTS)
+REGION_NAMES = (WHOLE, "trimmed", "framed", *CENTRAL_NAMES)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels, right/bottom exclusive
 
@@ -154,4 +164,16 @@ def find_regions(image: Image.Image) -> list[Region]:
         if any(region.box == box for region in regions):
             continue
         regions.append(Region(name, box))
+    return regions
+
+
+def central_regions(image: Image.Image) -> list[Region]:
+    """The canonical central crops of an image (in image pixels), for the submission side."""
+    width, height = image.size
+    regions: list[Region] = []
+    for name, cut in zip(CENTRAL_NAMES, CENTRAL_CUTS, strict=True):
+        dx, dy = round(width * cut), round(height * cut)
+        if dx < 1 or dy < 1:  # too small an image to crop by a share of a pixel
+            continue
+        regions.append(Region(name, (dx, dy, width - dx, height - dy)))
     return regions

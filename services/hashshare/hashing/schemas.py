@@ -25,7 +25,9 @@ class HashOptions(BaseModel):
         default=True,
         description="Also the PDQ hash of each region a frame was taken off (`trimmed`: "
         "uniform borders and letterbox bars; `framed`: caption bands, a screenshot's or a "
-        "post's frame).",
+        "post's frame), and of the central crops a submission stores (`central-95`, "
+        "`central-91`: 2.5 % and 4.5 % of each side cut off) so that cropped re-uploads "
+        "are found.",
     )
 
 
@@ -102,8 +104,9 @@ class RegionOut(BaseModel):
     """The hashes of one region of the image, each in the shape POST /v1/hashes accepts."""
 
     region: str = Field(
-        description="`trimmed` (uniform borders and letterbox bars taken off) or `framed` "
-        "(caption bands, a screenshot's title bar and margins, a post's header and footer)."
+        description="`trimmed` (uniform borders and letterbox bars taken off), `framed` "
+        "(caption bands, a screenshot's title bar and margins, a post's header and footer), "
+        "or, from POST /v1/hash only, `central-95` and `central-91` (central crops)."
     )
     box: list[int] = Field(
         description="left, top, right, bottom in pixels of the upright image (right and "

@@ -49,7 +49,7 @@ from hashshare.signals import DistanceKind, get_signal_type
 MATCH_DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 
 
-HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool, bool], ImageHashes]
+HashWork = Callable[[bytes, tuple[str, ...], ImageLimits, bool, bool, bool], ImageHashes]
 
 
 class ImageHasher:
@@ -74,14 +74,21 @@ class ImageHasher:
         )
 
     async def hash(
-        self, data: bytes, types: tuple[str, ...], dihedral: bool, regions: bool = False
+        self,
+        data: bytes,
+        types: tuple[str, ...],
+        dihedral: bool,
+        regions: bool = False,
+        central: bool = False,
     ) -> ImageHashes:
         if self._limiter is None:  # created on first use, inside the running event loop
             self._limiter = anyio.CapacityLimiter(self.concurrency)
         async with self._limiter:
             workers = pool.pool(self.concurrency)
             try:
-                future = workers.submit(self._work, data, types, self.limits, dihedral, regions)
+                future = workers.submit(
+                    self._work, data, types, self.limits, dihedral, regions, central
+                )
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 pool.replace(self.concurrency, workers)
@@ -90,7 +97,9 @@ class ImageHasher:
             # that kills its own worker is refused.
             alone = pool.single()
             try:
-                future = alone.submit(self._work, data, types, self.limits, dihedral, regions)
+                future = alone.submit(
+                    self._work, data, types, self.limits, dihedral, regions, central
+                )
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 raise ImageUnreadable("the image cannot be decoded: the decoder crashed") from None
@@ -199,7 +208,10 @@ class ImageService:
     async def hash_image(self, data: bytes, options: HashOptions) -> HashResponse:
         """Hash an uploaded image; nothing is stored."""
         types = parse_types(options.signal_types or None)  # an empty field means the default
-        hashes = await self._hasher.hash(data, types, options.dihedral, options.regions)
+        # What a member submits: with the regions, the canonical central crops (regions.py).
+        hashes = await self._hasher.hash(
+            data, types, options.dihedral, options.regions, central=options.regions
+        )
         dihedral = None
         if hashes.dihedral:
             dihedral = [
