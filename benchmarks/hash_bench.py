@@ -8,7 +8,9 @@
   then resampled onto PDQ's sampling grid for PDQ; see hashing/images.py).
 - ``hashshare-default``: the CLI's default set (pdq, phash, dhash, md5, sha256).
 - ``hashshare-regions``: the same with the regions a frame was taken off (hashing/regions.py),
-  what `POST /v1/hash`, `hashshare hash` and `POST /v1/match/image` do by default.
+  what `POST /v1/match/image` does by default.
+- ``submission``: and the two central crops a submission stores: what `POST /v1/hash` and
+  `hashshare hash` do by default.
 - ``regions+dihedral``: and the 8 PDQ rotations and mirrors of each (`dihedral`).
 
 Images: the four 12-megapixel phone photos of Meta's PDQ test set
@@ -89,6 +91,11 @@ def ours_regions(path: Path) -> tuple[str, ...]:
     return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
 
 
+def ours_submission(path: Path) -> tuple[str, ...]:
+    hashes = hash_file(path, DEFAULT_TYPES, regions=True, central=True)
+    return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
+
+
 def ours_regions_dihedral(path: Path) -> tuple[str, ...]:
     hashes = hash_file(path, DEFAULT_TYPES, dihedral=True, regions=True)
     return tuple(hashes.hex(name) for name in DEFAULT_TYPES)
@@ -99,6 +106,7 @@ PATHS: dict[str, Callable[[Path], tuple[str, ...]]] = {
     "hashshare": ours,
     "hashshare-default": ours_default,
     "hashshare-regions": ours_regions,
+    "submission": ours_submission,
     "regions+dihedral": ours_regions_dihedral,
 }
 

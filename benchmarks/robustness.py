@@ -843,6 +843,12 @@ def _central(entry: Entry) -> bool:
     return entry.region in CENTRAL_NAMES
 
 
+def _new(hit: Hit) -> bool:
+    """A hit through a region this pipeline did not have before: a stored central crop, or a
+    `banded` region on either side."""
+    return _central(hit.stored) or "banded" in (hit.query.region, hit.stored.region)
+
+
 METHODS = (
     _global("pdq"),
     _global("phash"),
@@ -854,20 +860,25 @@ METHODS = (
     ),
     Method(
         "regions",
-        lambda h: (
-            h.query.signal_type == "pdq" and not _central(h.stored) and _plain(h) and _default(h)
-        ),
-        lambda e: e.signal_type == "pdq" and not _central(e),
+        lambda h: h.query.signal_type == "pdq" and not _new(h) and _plain(h) and _default(h),
+        lambda e: e.signal_type == "pdq" and not _central(e) and e.region != "banded",
     ),
     Method(
-        "regions+central",
+        "regions-now",
         lambda h: h.query.signal_type == "pdq" and _plain(h) and _default(h),
         lambda e: e.signal_type == "pdq",
     ),
     Method(
         "before",
-        lambda h: not _central(h.stored) and _plain(h) and _default(h),
-        lambda e: not _central(e),
+        lambda h: not _new(h) and _plain(h) and _default(h),
+        lambda e: not _central(e) and e.region != "banded",
+    ),
+    Method(
+        "+central",
+        lambda h: (
+            h.query.region != "banded" and h.stored.region != "banded" and _plain(h) and _default(h)
+        ),
+        lambda e: e.region != "banded",
     ),
     Method("service", lambda h: _plain(h) and _default(h), lambda e: True),
     Method("service+dihedral", _default, lambda e: True),

@@ -90,7 +90,7 @@ def test_the_framed_picture_is_found_within_pdqs_default_distance(frame: object)
     )  # the whole image's hash misses it
     nearest, region = best_pdq(original, copy)
     assert nearest <= 31
-    assert region in ("trimmed", "framed")
+    assert region in ("trimmed", "framed", "banded")
 
 
 def test_each_region_is_hashed_with_pdq_only() -> None:
@@ -172,3 +172,17 @@ def test_the_cli_prints_the_central_crops_a_submission_stores(
     assert main(["hash", "--no-progress", str(path)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert [region["region"] for region in record["regions"]] == ["central-95", "central-91"]
+
+
+def test_a_caption_over_a_plain_sky_is_taken_off_without_the_sky() -> None:
+    picture = PICTURE.copy()
+    ImageDraw.Draw(picture).rectangle((0, 0, picture.width, 90), fill=(120, 170, 225))  # sky
+    band = picture.height // 5
+    meme = captioned(picture)
+
+    regions = {region.name: region.box for region in find_regions(meme)}
+
+    assert regions["framed"][1] > band + 80  # `framed` takes the sky for a second frame
+    left, top, right, bottom = regions["banded"]
+    assert band <= top <= band + 6 and left <= 3 and right >= picture.width - 3
+    assert band + picture.height - 6 <= bottom <= band + picture.height

@@ -13,6 +13,10 @@ that the picture inside the frame is hashed whichever side had the frame:
   also true of a band of text on a plain background (a caption, a title bar, a post's header
   with a name and a date) and of a window's margin. Rows and columns are peeled in turn until
   neither moves, so a frame is taken apart band by band.
+- `banded`: as `framed`, with one frame colour, that of the image's outer edge (the median of
+  its outermost rows and columns). `framed` lets a frame change colour (a title bar, then a
+  margin), so after a caption band it also peels a plain sky or backdrop at the picture's
+  edge as a frame of another colour; `banded` stops where the frame's colour ends.
 
 Both are found on a copy shrunk to `ANALYSIS_SIDE` pixels on its long side (fast, and deaf to
 JPEG noise), then cut one analysis pixel further in on each side that was cut, so that the
@@ -47,7 +51,7 @@ WHOLE = "whole"
 # 3-10 % of the width or height (each side 1.5-5 %) is within PDQ's reach of one of them.
 CENTRAL_CUTS = (0.025, 0.045)
 CENTRAL_NAMES = tuple(f"central-{round(100 * (1 - 2 * cut))}" for cut in CENTRAL_CUTS)
-REGION_NAMES = (WHOLE, "trimmed", "framed", *CENTRAL_NAMES)
+REGION_NAMES = (WHOLE, "trimmed", "framed", "banded", *CENTRAL_NAMES)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels, right/bottom exclusive
 
@@ -75,13 +79,19 @@ _TRIM = _Rule(uniform=BORDER_SHARE, line=BORDER_SHARE, skip=0.0)
 _FRAME = _Rule(uniform=0.9, line=FRAME_SHARE, skip=0.12)
 
 
-def _peel_edge(lines: npt.NDArray[np.int16], rule: _Rule, limit: int) -> int:
+def _peel_edge(
+    lines: npt.NDArray[np.int16],
+    rule: _Rule,
+    limit: int,
+    frame: npt.NDArray[np.float64] | None = None,
+) -> int:
     """How many lines (outermost first) are frame: runs of lines in a frame colour, past
-    bands of text on it; a frame may change colour (a title bar, then a margin)."""
+    bands of text on it; a frame may change colour (a title bar, then a margin) unless its
+    one colour is given (`frame`)."""
     depth = 0
     skip = max(1, round(rule.skip * len(lines)))
     while depth < limit:
-        colour = np.median(lines[depth], axis=0)
+        colour = np.median(lines[depth], axis=0) if frame is None else frame
         shares = _near(lines[depth:limit], colour)
         if shares[0] < rule.uniform:
             break
@@ -98,7 +108,9 @@ def _peel_edge(lines: npt.NDArray[np.int16], rule: _Rule, limit: int) -> int:
     return depth
 
 
-def _peel(pixels: npt.NDArray[np.int16], rule: _Rule) -> Box:
+def _peel(
+    pixels: npt.NDArray[np.int16], rule: _Rule, frame: npt.NDArray[np.float64] | None = None
+) -> Box:
     """The box left when frame lines are peeled off each edge, in turn until none moves."""
     height, width = pixels.shape[:2]
     left, top, right, bottom = 0, 0, width, height
@@ -106,13 +118,13 @@ def _peel(pixels: npt.NDArray[np.int16], rule: _Rule) -> Box:
         before = (left, top, right, bottom)
         keep_h, keep_w = round(MIN_KEEP * height), round(MIN_KEEP * width)
         block = pixels[top:bottom, left:right]
-        top += _peel_edge(block, rule, max(0, bottom - top - keep_h))
+        top += _peel_edge(block, rule, frame=frame, limit=max(0, bottom - top - keep_h))
         block = pixels[top:bottom, left:right]
-        bottom -= _peel_edge(block[::-1], rule, max(0, bottom - top - keep_h))
+        bottom -= _peel_edge(block[::-1], rule, frame=frame, limit=max(0, bottom - top - keep_h))
         block = pixels[top:bottom, left:right].transpose(1, 0, 2)
-        left += _peel_edge(block, rule, max(0, right - left - keep_w))
+        left += _peel_edge(block, rule, frame=frame, limit=max(0, right - left - keep_w))
         block = pixels[top:bottom, left:right].transpose(1, 0, 2)
-        right -= _peel_edge(block[::-1], rule, max(0, right - left - keep_w))
+        right -= _peel_edge(block[::-1], rule, frame=frame, limit=max(0, right - left - keep_w))
         if (left, top, right, bottom) == before:
             break
     return left, top, right, bottom
@@ -143,8 +155,14 @@ def find_regions(image: Image.Image) -> list[Region]:
         small, scale = image, 1.0
     pixels = np.asarray(small.convert("RGB"), dtype=np.int16)
     small_height, small_width = pixels.shape[:2]
-    for name, rule in (("trimmed", _TRIM), ("framed", _FRAME)):
-        left, top, right, bottom = _inset(_peel(pixels, rule), small_width, small_height)
+    edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    outer: npt.NDArray[np.float64] = np.median(edge, axis=0)
+    for name, rule, frame in (
+        ("trimmed", _TRIM, None),
+        ("framed", _FRAME, None),
+        ("banded", _FRAME, outer),
+    ):
+        left, top, right, bottom = _inset(_peel(pixels, rule, frame), small_width, small_height)
         if (right - left) < MIN_KEEP * small_width or (bottom - top) < MIN_KEEP * small_height:
             continue
         cut = max(

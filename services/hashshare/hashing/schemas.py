@@ -106,7 +106,8 @@ class RegionOut(BaseModel):
     region: str = Field(
         description="`trimmed` (uniform borders and letterbox bars taken off), `framed` "
         "(caption bands, a screenshot's title bar and margins, a post's header and footer), "
-        "or, from POST /v1/hash only, `central-95` and `central-91` (central crops)."
+        "`banded` (a frame of the colour of the image's outer edge taken off), or, from "
+        "POST /v1/hash only, `central-95` and `central-91` (central crops)."
     )
     box: list[int] = Field(
         description="left, top, right, bottom in pixels of the upright image (right and "
@@ -141,7 +142,8 @@ class ImageMatchResult(BaseModel):
     index: int = Field(description="Position of the query.")
     signal_type: str
     region: str = Field(
-        default="whole", description="The region of the image queried: whole, trimmed, framed."
+        default="whole",
+        description="The region of the image queried: whole, trimmed, framed, banded.",
     )
     transform: str | None = Field(
         default=None, description="PDQ: which rotation or mirror of the image was queried."
