@@ -29,17 +29,19 @@ several (geometric group). Fonts, sizes, colours and positions are drawn at rand
 
 Methods, all in the same run, on hashes from hashshare's pipeline. Each query is what
 `POST /v1/match/image` asks for (`plan_queries`, with the PDQ quality floor), each known photo
-stores what `POST /v1/hashes` keeps of its `hashshare hash` record (with the central crops;
+stores what `POST /v1/hashes` keeps of its `hashshare hash` record (with the central crops
+and turned views;
 PDQ under the floor refused), at the service's default distances:
 
 - ``pdq@31``, ``phash@6``, ``dhash@5``: one global hash of each side (what HMA does, and
   each 64-bit type at its default); ``today``: any of the three, whole image only.
 - ``regions``: PDQ of the whole image, ``trimmed`` and ``framed`` (hashing/regions.py) on
-  both sides; ``regions-now``: with ``banded`` and the stored central crops too.
+  both sides; ``regions-now``: with ``banded`` and the stored central crops and turned views.
 - ``before``: ``regions`` plus pHash and dHash of the whole image (the service before central
-  crops and ``banded``); ``+central``: with the central crops stored; ``service``: with
-  ``banded`` too, what `POST /v1/match/image` does by default; ``service+dihedral``: with
-  the 8 rotations and mirrors of each query region (`dihedral=true`).
+  crops, turned views and ``banded``); ``+central``: with the central crops stored;
+  ``+rotated``: with the turned views stored too; ``service``: with ``banded`` too, what
+  `POST /v1/match/image` does by default; ``service+dihedral``: with the 8 rotations and
+  mirrors of each query region (`dihedral=true`).
 - ``service+agree64``: ``service``, where a pHash or dHash match counts only if the same
   known photo's whole PDQ is within 64 of the query's (not built: the store does not know
   which hashes were submitted together).
@@ -88,7 +90,7 @@ from hashshare.config import Settings
 from hashshare.formats.jsonl import records_from_hash_line
 from hashshare.formats.records import Skipped
 from hashshare.hashing.hashers import ImageHashes, hash_bytes
-from hashshare.hashing.regions import CENTRAL_NAMES, WHOLE
+from hashshare.hashing.regions import CENTRAL_NAMES, ROTATED_NAMES, WHOLE
 from hashshare.hashing.service import MATCH_DEFAULT_TYPES, plan_queries
 from hashshare.signals import REGISTRY, DegenerateHash
 
@@ -845,13 +847,18 @@ def _global(name: str) -> Method:
 
 
 def _central(entry: Entry) -> bool:
-    return entry.region in CENTRAL_NAMES
+    """A stored central crop or turned view (the submission side only)."""
+    return entry.region in CENTRAL_NAMES + ROTATED_NAMES
 
 
 def _new(hit: Hit) -> bool:
-    """A hit through a region this pipeline did not have before: a stored central crop, or a
-    `banded` region on either side."""
+    """A hit through a region this pipeline did not have before: a stored central crop or
+    turned view, or a `banded` region on either side."""
     return _central(hit.stored) or "banded" in (hit.query.region, hit.stored.region)
+
+
+def _unbanded(hit: Hit) -> bool:
+    return "banded" not in (hit.query.region, hit.stored.region)
 
 
 METHODS = (
@@ -881,8 +888,13 @@ METHODS = (
     Method(
         "+central",
         lambda h: (
-            h.query.region != "banded" and h.stored.region != "banded" and _plain(h) and _default(h)
+            _unbanded(h) and h.stored.region not in ROTATED_NAMES and _plain(h) and _default(h)
         ),
+        lambda e: e.region != "banded" and e.region not in ROTATED_NAMES,
+    ),
+    Method(
+        "+rotated",
+        lambda h: _unbanded(h) and _plain(h) and _default(h),
         lambda e: e.region != "banded",
     ),
     Method("service", lambda h: _plain(h) and _default(h), lambda e: True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from hashshare.cli import main
 from hashshare.hashing.hashers import hash_bytes
-from hashshare.hashing.regions import central_regions, find_regions
+from hashshare.hashing.regions import central_regions, find_regions, rotated_views
 from tests.hashing.pictures import PDQ_DATA, distance, encode
 
 # A photograph (a scene drawn on a gradient has uniform rows: a frame, by design).
@@ -147,7 +148,12 @@ def test_central_crops_are_hashed_only_for_the_submission_side() -> None:
 
     assert hash_bytes(data, TYPES, regions=True).regions == []
     hashes = hash_bytes(data, TYPES, regions=True, central=True)
-    assert [region.name for region in hashes.regions] == ["central-95", "central-91"]
+    assert [region.name for region in hashes.regions] == [
+        "central-95",
+        "central-91",
+        "rotated+3",
+        "rotated-3",
+    ]
     assert all(set(region.values) == {"pdq"} for region in hashes.regions)
 
 
@@ -171,7 +177,12 @@ def test_the_cli_prints_the_central_crops_a_submission_stores(
 
     assert main(["hash", "--no-progress", str(path)]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert [region["region"] for region in record["regions"]] == ["central-95", "central-91"]
+    assert [region["region"] for region in record["regions"]] == [
+        "central-95",
+        "central-91",
+        "rotated+3",
+        "rotated-3",
+    ]
 
 
 def test_a_caption_over_a_plain_sky_is_taken_off_without_the_sky() -> None:
@@ -186,3 +197,30 @@ def test_a_caption_over_a_plain_sky_is_taken_off_without_the_sky() -> None:
     left, top, right, bottom = regions["banded"]
     assert band <= top <= band + 6 and left <= 3 and right >= picture.width - 3
     assert band + picture.height - 6 <= bottom <= band + picture.height
+
+
+def test_a_turned_view_is_cut_to_hide_the_corners() -> None:
+    (region, pixels), (other, _) = rotated_views(Image.new("RGB", (400, 300), "white"))
+
+    assert (region.name, other.name) == ("rotated+3", "rotated-3")
+    left, top, right, bottom = region.box
+    assert 400 - right == left and 300 - bottom == top  # centred
+    assert (right - left) / (bottom - top) == pytest.approx(4 / 3, abs=0.02)
+    assert 0.93 < (right - left) / 400 < 0.94  # 1 / (cos 3 + 4/3 sin 3) of each side
+    assert pixels.size == (right - left, bottom - top)
+    assert pixels.getpixel((0, 0)) == (255, 255, 255)  # no black corner left
+
+
+@pytest.mark.parametrize("angle", [2.5, -3.5])
+def test_a_turned_and_cropped_copy_is_near_a_stored_turned_view(angle: float) -> None:
+    width, height = PICTURE.size
+    cut = math.sin(math.radians(abs(angle))) * 0.6
+    dx, dy = round(width * cut), round(height * cut)
+    turned = PICTURE.rotate(angle, Image.Resampling.BICUBIC)
+    copy = encode(turned.crop((dx, dy, width - dx, height - dy)), "JPEG", quality=80)
+    stored = hash_bytes(encode(PICTURE), ("pdq",), regions=True, central=True)
+    query = hash_bytes(copy, ("pdq",)).values["pdq"]
+    nearest = {region.name: distance(query, region.values["pdq"]) for region in stored.regions}
+
+    assert distance(query, stored.values["pdq"]) > 31  # the whole image's hash misses it
+    assert min(nearest.values()) <= 31

@@ -31,7 +31,7 @@ from PIL import Image
 
 from hashshare.errors import ValidationFailed
 from hashshare.hashing.images import DecodedImage, ImageInfo, ImageLimits, decode, read_file
-from hashshare.hashing.regions import Box, central_regions, find_regions
+from hashshare.hashing.regions import Box, central_regions, find_regions, rotated_views
 
 PERCEPTUAL_TYPES = ("pdq", "phash", "dhash", "ahash", "whash")
 FILE_TYPES = ("md5", "sha256")
@@ -191,7 +191,7 @@ def hash_regions(
     decoded: DecodedImage, types: Iterable[str], dihedral: bool = False, central: bool = False
 ) -> list[RegionHashes]:
     """PDQ hashes of each region a frame was taken off (not the whole image), and with
-    `central` (the submission side) of the canonical central crops.
+    `central` (the submission side) of the canonical central crops and turned views.
 
     PDQ only: pHash and dHash of regions, matched against each other, cost more false matches
     than they find copies (README, "Robustness and the 64-bit defaults"); the whole image's
@@ -203,9 +203,12 @@ def hash_regions(
         return found
     plain = decoded.plain_pixels
     factor = decoded.info.reduction
-    regions = find_regions(plain)[1:] + (central_regions(plain) if central else [])
-    for region in regions:
-        part = DecodedImage(pixels=plain.crop(region.box), info=decoded.info)
+    views = [(region, plain.crop(region.box)) for region in find_regions(plain)[1:]]
+    if central:
+        views += [(region, plain.crop(region.box)) for region in central_regions(plain)]
+        views += rotated_views(plain)
+    for region, pixels in views:
+        part = DecodedImage(pixels=pixels, info=decoded.info)
         values, quality, variants = hash_decoded(part, wanted, dihedral)
         box = (
             region.box[0] * factor,

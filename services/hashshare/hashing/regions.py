@@ -26,14 +26,17 @@ earlier one is not repeated. The whole image is always the first region, so a pl
 the whole picture (what HMA members compute with pdqhash) is matched exactly as before.
 
 On the submission side only, `central_regions` adds canonical central crops of the picture
-(`CENTRAL_CUTS` of each side cut off): a re-upload cropped by 3-10 %, or turned by a few
-degrees and cropped to hide the corners, is then near one of them with its whole image's
-hash. The query side does not need them (its whole image is the cropped one), so they cost
-stored hashes and no queries; benchmarks/robustness.py measures what they find and cost.
+(`CENTRAL_CUTS` of each side cut off), and `rotated_views` the picture turned by
+`ROTATIONS` degrees and cut to the largest centred rectangle of its shape that holds no
+corner: a re-upload cropped by 3-10 %, or turned by a few degrees and cropped to hide the
+corners, is then near one of them with its whole image's hash. The query side does not need
+them (its whole image is the cropped or turned one), so they cost stored hashes and no
+queries; benchmarks/robustness.py measures what they find and cost.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +54,13 @@ WHOLE = "whole"
 # 3-10 % of the width or height (each side 1.5-5 %) is within PDQ's reach of one of them.
 CENTRAL_CUTS = (0.025, 0.045)
 CENTRAL_NAMES = tuple(f"central-{round(100 * (1 - 2 * cut))}" for cut in CENTRAL_CUTS)
-REGION_NAMES = (WHOLE, "trimmed", "framed", "banded", *CENTRAL_NAMES)
+# Degrees (counter-clockwise) a stored turned view is turned by: the middle of the 1-5 degree
+# turns re-uploads use, either way. A view is turned on a copy of at most ROTATION_SIDE
+# pixels: PDQ reduces to 64x64 anyway, and these hashes need no exactness against pdqhash.
+ROTATIONS = (3.0, -3.0)
+ROTATION_SIDE = 512
+ROTATED_NAMES = tuple(f"rotated{angle:+g}" for angle in ROTATIONS)
+REGION_NAMES = (WHOLE, "trimmed", "framed", "banded", *CENTRAL_NAMES, *ROTATED_NAMES)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels, right/bottom exclusive
 
@@ -195,3 +204,35 @@ def central_regions(image: Image.Image) -> list[Region]:
             continue
         regions.append(Region(name, (dx, dy, width - dx, height - dy)))
     return regions
+
+
+def rotated_views(image: Image.Image) -> list[tuple[Region, Image.Image]]:
+    """The picture turned by each of `ROTATIONS` and cut to the largest centred rectangle of
+    its shape without a corner, for the submission side: (region, pixels) where the box is
+    in image pixels of the turned picture."""
+    width, height = image.size
+    scale = min(1.0, ROTATION_SIDE / max(width, height))
+    small = image
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = image.resize(size, Image.Resampling.BOX)
+    ratio = max(width, height) / min(width, height)
+    views: list[tuple[Region, Image.Image]] = []
+    for name, angle in zip(ROTATED_NAMES, ROTATIONS, strict=True):
+        turn = math.radians(abs(angle))
+        keep = 1 / (math.cos(turn) + ratio * math.sin(turn))  # of each side
+        cut_x, cut_y = (1 - keep) / 2 * small.width, (1 - keep) / 2 * small.height
+        if cut_x < 1 or cut_y < 1:  # too small an image to turn meaningfully
+            continue
+        turned = small.rotate(angle, Image.Resampling.BICUBIC, expand=False)
+        inner = turned.crop(
+            (round(cut_x), round(cut_y), small.width - round(cut_x), small.height - round(cut_y))
+        )
+        box = (
+            round(cut_x / scale),
+            round(cut_y / scale),
+            width - round(cut_x / scale),
+            height - round(cut_y / scale),
+        )
+        views.append((Region(name, box), inner))
+    return views

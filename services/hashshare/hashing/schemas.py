@@ -25,9 +25,9 @@ class HashOptions(BaseModel):
         default=True,
         description="Also the PDQ hash of each region a frame was taken off (`trimmed`: "
         "uniform borders and letterbox bars; `framed`: caption bands, a screenshot's or a "
-        "post's frame), and of the central crops a submission stores (`central-95`, "
-        "`central-91`: 2.5 % and 4.5 % of each side cut off) so that cropped re-uploads "
-        "are found.",
+        "post's frame), and of the central crops and turned views a submission stores "
+        "(`central-95`, `central-91`: 2.5 % and 4.5 % of each side cut off; `rotated+3`, "
+        "`rotated-3`) so that cropped and slightly turned re-uploads are found.",
     )
 
 
@@ -107,7 +107,8 @@ class RegionOut(BaseModel):
         description="`trimmed` (uniform borders and letterbox bars taken off), `framed` "
         "(caption bands, a screenshot's title bar and margins, a post's header and footer), "
         "`banded` (a frame of the colour of the image's outer edge taken off), or, from "
-        "POST /v1/hash only, `central-95` and `central-91` (central crops)."
+        "POST /v1/hash only, `central-95` and `central-91` (central crops) and `rotated+3` "
+        "and `rotated-3` (turned by 3 degrees and cut to hide the corners)."
     )
     box: list[int] = Field(
         description="left, top, right, bottom in pixels of the upright image (right and "
