@@ -7,6 +7,8 @@ import sys
 import textwrap
 from collections.abc import Awaitable, Callable
 
+from PIL import Image
+
 from hashshare.config import Settings
 from tests.conftest import ROOT, Api
 from tests.hashing.http import error_of, upload
@@ -188,3 +190,14 @@ def test_memory_stays_bounded_when_a_bomb_is_refused() -> None:
     code, grown_mib = result.stdout.split()
     assert code == "image_too_large"
     assert int(grown_mib) < 20
+
+
+async def test_a_one_pixel_image_is_hashed_and_matched_with_its_regions(api: Api) -> None:
+    pixel = encode(Image.new("L", (1, 1), 0))
+
+    hashed = await upload(api, pixel, regions=True)
+    matched = await upload(api, pixel, path="/v1/match/image", regions=True)
+
+    assert hashed.status_code == 200, hashed.text
+    assert hashed.json()["image"]["width"] == 1
+    assert matched.status_code == 200, matched.text

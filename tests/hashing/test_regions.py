@@ -131,3 +131,16 @@ def test_a_region_box_is_in_the_upright_images_full_size_pixels() -> None:
     left, top, right, bottom = hashes.regions[0].box
     assert 160 <= left <= 176 and 160 <= top <= 176
     assert 1744 <= right <= 1760 and 1344 <= bottom <= 1360
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (1, 5), (4, 4)])
+@pytest.mark.parametrize("fill", ["uniform", "stripes"])
+def test_a_tiny_image_is_its_whole_only(size: tuple[int, int], fill: str) -> None:
+    """Once, a 1x1 picture peeled one edge to nothing and looped there for ever."""
+    image = Image.new("RGB", size, (90, 120, 30))
+    if fill == "stripes":
+        for x in range(0, size[0], 2):
+            for y in range(size[1]):
+                image.putpixel((x, y), (250, 250, 250))
+
+    assert [region.name for region in find_regions(image)] == ["whole"]
