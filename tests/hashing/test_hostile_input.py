@@ -201,3 +201,15 @@ async def test_a_one_pixel_image_is_hashed_and_matched_with_its_regions(api: Api
     assert hashed.status_code == 200, hashed.text
     assert hashed.json()["image"]["width"] == 1
     assert matched.status_code == 200, matched.text
+
+
+async def test_an_upload_that_takes_too_long_to_hash_is_refused(
+    settings: Settings, api_factory: Callable[[Settings], Awaitable[Api]]
+) -> None:
+    api = await api_factory(settings.model_copy(update={"image_hash_seconds": 0.001}))
+    await api.add_member("alpha")
+
+    response = await upload(api, JPEG)
+
+    assert error_of(response) == (422, "image_hashing_timeout")
+    assert response.json()["error"]["details"] == {"max_seconds": 0.001}
