@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from hashshare.auth.principal import Actor
 from hashshare.db import Database
+from hashshare.members.service import MemberService
 
 
 def free_port() -> int:
@@ -28,6 +30,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def add_members(database_url: str, actor: str, *member_ids: str) -> None:
+    """Add members (named after their ids) to a migrated database, as `actor`."""
+    database = Database(database_url)
+    members = MemberService()
+    try:
+        async with database.unit() as uow:
+            for member in member_ids:
+                await members.add(uow, Actor(actor, None, None), member, member.title())
+    finally:
+        await database.dispose()
 
 
 def database_rows(database_url: str, statement: str) -> list[Any]:

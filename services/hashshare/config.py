@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS, ge=1, description="Larger images are refused before decoding."
     )
+    image_hash_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest an upload may take to hash; past it the worker is killed and the "
+        "upload refused (422 image_hashing_timeout).",
+    )
     image_formats: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS),
         description="Accepted image formats, comma-separated (a subset of the default).",

@@ -8,9 +8,12 @@ that then fails (503 `database_unavailable`, rare) was counted all the same.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter as Tally
+from typing import Any
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 MATCH_LOOKUPS = Counter(
     "hashshare_match_lookups",
@@ -52,12 +55,19 @@ AUDIT_COMMIT_SECONDS = Histogram(
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered: the hot paths update the same few series on
+    every request, and prometheus-client checks and locks on each `labels()` call."""
+    return metric.labels(*values)
+
+
 def count_matches(lookups: Tally[str], hits: Tally[str]) -> None:
     """Add one match request's lookups and hits (misses are the difference)."""
     for signal_type, looked_up in lookups.items():
         hit = hits.get(signal_type, 0)
-        MATCH_LOOKUPS.labels(signal_type).inc(looked_up)
+        labelled(MATCH_LOOKUPS, signal_type).inc(looked_up)
         if hit:
-            MATCH_HITS.labels(signal_type).inc(hit)
+            labelled(MATCH_HITS, signal_type).inc(hit)
         if looked_up > hit:
-            MATCH_MISSES.labels(signal_type).inc(looked_up - hit)
+            labelled(MATCH_MISSES, signal_type).inc(looked_up - hit)

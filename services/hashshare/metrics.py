@@ -28,6 +28,7 @@ from sqlalchemy import text
 from hashshare.auth.principal import Principal
 from hashshare.auth.scopes import Scope
 from hashshare.deps import require_scope
+from hashshare.instruments import labelled
 from hashshare.metricsdir import MULTIPROCESS_DIR
 from hashshare.runtime import Runtime
 
@@ -85,8 +86,8 @@ AUDIT_HEAD = Gauge(
 
 def observe_request(method: str, route: str | None, status: int, seconds: float) -> None:
     label = route or UNMATCHED_ROUTE
-    REQUESTS.labels(method, label, str(status)).inc()
-    LATENCY.labels(method, label).observe(seconds)
+    labelled(REQUESTS, method, label, str(status)).inc()
+    labelled(LATENCY, method, label).observe(seconds)
 
 
 async def _refresh(runtime: Runtime) -> None:

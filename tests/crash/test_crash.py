@@ -36,16 +36,13 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from hashshare.auth.principal import Actor
 from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
-from hashshare.db import Database
-from hashshare.members.service import MemberService
 from hashshare.migrations import upgrade
 from tests.conftest import _pg_admin
 from tests.hashing.pictures import encode, scene
-from tests.serving import database_rows, free_port
+from tests.serving import add_members, database_rows, free_port
 from tests.values import pdq_value
 
 pytestmark = pytest.mark.processes
@@ -306,23 +303,12 @@ def _check(base_url: str, database_url: str, settings: Settings, ledger: Ledger)
     assert from_feed == matchable, "replaying the change feed does not give the database's set"
 
 
-async def _add_members(url: str) -> None:
-    database = Database(url)
-    members = MemberService()
-    try:
-        async with database.unit() as uow:
-            for member in ("alpha", "beta"):
-                await members.add(uow, Actor("crash", None, None), member, member.title())
-    finally:
-        await database.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
         upgrade(url)
-        asyncio.run(_add_members(url))
+        asyncio.run(add_members(url, "crash", "alpha", "beta"))
         yield "sqlite", url
         return
     base: str = request.getfixturevalue("postgres_url")
@@ -331,7 +317,7 @@ def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(url)
-        asyncio.run(_add_members(url))
+        asyncio.run(add_members(url, "crash", "alpha", "beta"))
         yield "postgres", url
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -394,7 +380,7 @@ def _workers(server: int) -> list[int]:
 def test_a_killed_hashing_worker_costs_no_upload_and_is_replaced(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}"
     upgrade(url)
-    asyncio.run(_add_members(url))
+    asyncio.run(add_members(url, "crash", "alpha", "beta"))
     settings = Settings(dev_mode=True, database_url=url)
     headers = {"Authorization": _token(settings, "alpha")}
     process, base_url = _start(url)

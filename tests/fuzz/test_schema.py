@@ -29,28 +29,15 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from hashshare.app import create_app
-from hashshare.auth.principal import Actor
 from hashshare.auth.scopes import ALL_SCOPES
 from hashshare.auth.tokens import issue_token
 from hashshare.config import Settings
-from hashshare.db import Database
-from hashshare.members.service import MemberService
 from hashshare.migrations import upgrade
+from tests.serving import add_members
 
 EXAMPLES = int(os.environ.get("HASHSHARE_FUZZ_EXAMPLES", "6"))
 # Every scope alone, all of them, and no token at all.
 TOKENS = [*sorted(ALL_SCOPES), "all", "none"]
-
-
-async def _add_members(url: str) -> None:
-    database = Database(url)
-    members = MemberService()
-    try:
-        async with database.unit() as uow:
-            for member in ("alpha", "beta"):
-                await members.add(uow, Actor("fuzz", None, None), member, member.title())
-    finally:
-        await database.dispose()
 
 
 # The schema is read when the module is collected; the app's lifespan starts at its first
@@ -70,7 +57,7 @@ schema.app = APP
 @pytest.fixture(scope="module", autouse=True)
 def _database() -> Iterator[None]:
     upgrade(SETTINGS.database_url)
-    asyncio.run(_add_members(SETTINGS.database_url))
+    asyncio.run(add_members(SETTINGS.database_url, "fuzz", "alpha", "beta"))
     yield
     shutil.rmtree(_DIRECTORY, ignore_errors=True)
 

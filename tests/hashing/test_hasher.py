@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hashshare.hashing.hashers import ImageHashes, hash_bytes
-from hashshare.hashing.images import ImageLimits, ImageUnreadable
+from hashshare.hashing.images import ImageHashingTimeout, ImageLimits, ImageUnreadable
 from hashshare.hashing.service import ImageHasher
 from tests.hashing.pictures import encode, scene
 
@@ -64,6 +65,24 @@ def warm_up(
     time.sleep(0.5)
 
 
+def stuck(
+    data: bytes,
+    types: tuple[str, ...],
+    limits: ImageLimits,
+    dihedral: bool,
+    regions: bool,
+    central: bool,
+) -> ImageHashes:
+    """Stands in for a decoder caught in a loop: notes its process id in the file `data`
+    names, then never returns."""
+    import pathlib
+    import time
+
+    pathlib.Path(data.decode()).write_text(str(os.getpid()))
+    time.sleep(3600)
+    raise AssertionError("unreachable")
+
+
 def worker_pid(
     data: bytes,
     types: tuple[str, ...],
@@ -97,6 +116,33 @@ async def test_a_decoder_that_kills_its_worker_costs_only_that_upload() -> None:
         await ImageHasher(LIMITS, concurrency=2, work=crash).hash(PICTURE, ("pdq",), False)
 
     assert refused.value.code == "image_unreadable"
+    expected = hash_bytes(PICTURE, ("pdq",), LIMITS).values
+    assert (await innocent).values == expected  # retried alone, not blamed
+    healthy = ImageHasher(LIMITS, concurrency=2)
+    assert (await healthy.hash(PICTURE, ("pdq",), False)).values == expected  # a new pool
+
+
+async def test_an_upload_past_the_deadline_is_refused_and_its_worker_killed(
+    tmp_path: Path,
+) -> None:
+    warm = ImageHasher(LIMITS, concurrency=2, work=warm_up)
+    await asyncio.gather(warm.hash(b"", (), False), warm.hash(b"", (), False))
+    slow = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
+    innocent = asyncio.ensure_future(slow.hash(PICTURE, ("pdq",), False))
+    noted = tmp_path / "pid"
+
+    with pytest.raises(ImageHashingTimeout) as refused:
+        await ImageHasher(LIMITS, concurrency=2, work=stuck, seconds=1.5).hash(
+            str(noted).encode(), ("pdq",), False
+        )
+
+    assert (refused.value.status_code, refused.value.code) == (422, "image_hashing_timeout")
+    assert refused.value.details == {"max_seconds": 1.5}
+    worker = int(noted.read_text())
+    deadline = time.monotonic() + 10
+    while _running(worker):
+        assert time.monotonic() < deadline, f"worker {worker} still runs the stuck upload"
+        await asyncio.sleep(0.1)
     expected = hash_bytes(PICTURE, ("pdq",), LIMITS).values
     assert (await innocent).values == expected  # retried alone, not blamed
     healthy = ImageHasher(LIMITS, concurrency=2)

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from collections.abc import Awaitable, Callable
 
+from PIL import Image
+
 from hashshare.config import Settings
 from tests.conftest import ROOT, Api
 from tests.hashing.http import error_of, upload
@@ -188,3 +190,26 @@ def test_memory_stays_bounded_when_a_bomb_is_refused() -> None:
     code, grown_mib = result.stdout.split()
     assert code == "image_too_large"
     assert int(grown_mib) < 20
+
+
+async def test_a_one_pixel_image_is_hashed_and_matched_with_its_regions(api: Api) -> None:
+    pixel = encode(Image.new("L", (1, 1), 0))
+
+    hashed = await upload(api, pixel, regions=True)
+    matched = await upload(api, pixel, path="/v1/match/image", regions=True)
+
+    assert hashed.status_code == 200, hashed.text
+    assert hashed.json()["image"]["width"] == 1
+    assert matched.status_code == 200, matched.text
+
+
+async def test_an_upload_that_takes_too_long_to_hash_is_refused(
+    settings: Settings, api_factory: Callable[[Settings], Awaitable[Api]]
+) -> None:
+    api = await api_factory(settings.model_copy(update={"image_hash_seconds": 0.001}))
+    await api.add_member("alpha")
+
+    response = await upload(api, JPEG)
+
+    assert error_of(response) == (422, "image_hashing_timeout")
+    assert response.json()["error"]["details"] == {"max_seconds": 0.001}

@@ -224,3 +224,16 @@ def test_a_turned_and_cropped_copy_is_near_a_stored_turned_view(angle: float) ->
 
     assert distance(query, stored.values["pdq"]) > 31  # the whole image's hash misses it
     assert min(nearest.values()) <= 31
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (1, 5), (4, 4)])
+@pytest.mark.parametrize("fill", ["uniform", "stripes"])
+def test_a_tiny_image_is_its_whole_only(size: tuple[int, int], fill: str) -> None:
+    """Once, a 1x1 picture peeled one edge to nothing and looped there for ever."""
+    image = Image.new("RGB", size, (90, 120, 30))
+    if fill == "stripes":
+        for x in range(0, size[0], 2):
+            for y in range(size[1]):
+                image.putpixel((x, y), (250, 250, 250))
+
+    assert [region.name for region in find_regions(image)] == ["whole"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hashshare.audit.chain import link
@@ -17,6 +17,18 @@ HEAD_ID = 1
 AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
 _COLUMNS = tuple(column.name for column in AUDIT_EVENTS.columns)
+# Built once: an append runs for every match request, and building a statement (coercing its
+# clauses, then deriving its cache key) cost more than running it on SQLite.
+_ADVANCE_HEAD = (
+    update(AUDIT_HEAD)
+    .where(AUDIT_HEAD.c.id == HEAD_ID)
+    .values(seq=AUDIT_HEAD.c.seq + bindparam("count"))
+    .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
+)
+_INSERT_EVENTS = insert(AUDIT_EVENTS)
+_SET_HEAD_DIGEST = (
+    update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(digest=bindparam("new_digest"))
+)
 
 
 class AuditRepository:
@@ -123,14 +135,7 @@ async def append_events(
     """
     if not events:
         return
-    last, digest = (
-        await executor.execute(
-            update(AUDIT_HEAD)
-            .where(AUDIT_HEAD.c.id == HEAD_ID)
-            .values(seq=AUDIT_HEAD.c.seq + len(events))
-            .returning(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.digest)
-        )
-    ).one()
+    last, digest = (await executor.execute(_ADVANCE_HEAD, {"count": len(events)})).one()
     now = utcnow()
     rows = []
     for seq, event in enumerate(events, start=last - len(events) + 1):
@@ -141,7 +146,5 @@ async def append_events(
         rows.append({column: getattr(event, column) for column in _COLUMNS})
     # A Core insert of plain rows: new events are never loaded back into a session, and ORM
     # objects and their unit of work would cost more than the insert itself.
-    await executor.execute(insert(AUDIT_EVENTS), rows)
-    await executor.execute(
-        update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(digest=digest)
-    )
+    await executor.execute(_INSERT_EVENTS, rows)
+    await executor.execute(_SET_HEAD_DIGEST, {"new_digest": digest})

@@ -4,6 +4,7 @@ A page is a set of plain dataclasses that `orjson` writes in one go (`ChangePage
 a first sync of a member's copy reads millions of entries, and building and validating a
 pydantic model for each one, then having the framework serialise it again, was most of its
 time. The route declares the same classes as its response model, for the documentation.
+Neither frozen nor slotted, as the match answer's (see `matching/schemas.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import orjson
 from pydantic import Field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class ChangeOut:
     seq: Annotated[int, Field(description="Sequence number; strictly increasing in commit order.")]
     kind: Annotated[
@@ -32,7 +33,7 @@ class ChangeOut:
     changed_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class ChangePage:
     changes: Annotated[list[ChangeOut], Field(description="In sequence order.")]
     next_cursor: Annotated[str, Field(description="Pass as `after` to continue from here.")]
@@ -46,7 +47,7 @@ class ChangePage:
         return orjson.dumps(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class HashHistory:
     hash_id: int
     changes: Annotated[

@@ -98,6 +98,11 @@ class ImageUnreadable(ImageError):
     code = "image_unreadable"
 
 
+class ImageHashingTimeout(ImageError):
+    status_code = 422
+    code = "image_hashing_timeout"
+
+
 class UnsupportedImageFormat(ImageError):
     status_code = 415
     code = "unsupported_image_format"

@@ -49,6 +49,18 @@ def replace(workers: int, broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
+def kill(workers: int | None, stuck: ProcessPoolExecutor) -> None:
+    """End a pool at once, its running jobs too (a job past its deadline cannot be taken back
+    from its worker); jobs in flight on it fail as after a crash. `workers` names the shared
+    pool it is, if it is one, so that the next `pool()` starts a new one."""
+    processes = list((stuck._processes or {}).values())
+    for process in processes:
+        process.kill()
+    if workers is not None and _POOLS.get(workers) is stuck:
+        del _POOLS[workers]
+    stuck.shutdown(wait=False, cancel_futures=True)
+
+
 def exit_with_parent(parent: int) -> None:
     """Runs in each worker: end the worker when `parent` is no longer its parent."""
 

@@ -113,6 +113,8 @@ def _peel_edge(
             if rule.skip == 0 or len(ahead) == 0:
                 break
             at += int(ahead[0])
+        if at == 0:  # no line went: stop, or this edge is tried for ever
+            break
         depth += at
     return depth
 
@@ -125,7 +127,8 @@ def _peel(
     left, top, right, bottom = 0, 0, width, height
     for _ in range(6):
         before = (left, top, right, bottom)
-        keep_h, keep_w = round(MIN_KEEP * height), round(MIN_KEEP * width)
+        # At least one line stays each way: a block with no pixels has no colour to compare.
+        keep_h, keep_w = max(1, round(MIN_KEEP * height)), max(1, round(MIN_KEEP * width))
         block = pixels[top:bottom, left:right]
         top += _peel_edge(block, rule, frame=frame, limit=max(0, bottom - top - keep_h))
         block = pixels[top:bottom, left:right]

@@ -52,7 +52,8 @@ IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     422: {
         "model": ErrorBody,
-        "description": "`image_unreadable` (empty, truncated, corrupt), `missing_image`, "
+        "description": "`image_unreadable` (empty, truncated, corrupt), "
+        "`image_hashing_timeout` (took longer than IMAGE_HASH_SECONDS), `missing_image`, "
         "`unknown_signal_type`, `validation_error`, or match items refused.",
     },
 }

@@ -5,10 +5,11 @@ memory stays bounded however many uploads arrive at once. Not in a thread: decod
 hold the GIL for 20-60 ms per large photo, which would stall every match the process is
 serving meanwhile; and a decoder that crashes on a hostile file takes down only its worker
 process (that upload is refused as `image_unreadable`; the pool is replaced), not the
-server. The bytes live only in memory for the request:
-they are never stored, logged or written to disk. Matching is `matching.service.match()`:
-the same validation, defaults, ceilings and audit event as POST /v1/match (hashes that
-matched by id; nothing of the image itself).
+server. An upload still hashing at its deadline has its pool killed the same way (no job can
+be taken back from a worker) and is refused as `image_hashing_timeout`. The bytes live only
+in memory for the request: they are never stored, logged or written to disk. Matching is
+`matching.service.match()`: the same validation, defaults, ceilings and audit event as
+POST /v1/match (hashes that matched by id; nothing of the image itself).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hashshare.auth.principal import Principal
 from hashshare.config import Settings
 from hashshare.hashing import pool
 from hashshare.hashing.hashers import DIHEDRAL, ImageHashes, PdqHash, hash_bytes, parse_types
-from hashshare.hashing.images import ImageLimits, ImageUnreadable
+from hashshare.hashing.images import ImageHashingTimeout, ImageLimits, ImageUnreadable
 from hashshare.hashing.regions import WHOLE
 from hashshare.hashing.schemas import (
     DihedralHash,
@@ -56,10 +57,15 @@ class ImageHasher:
     """Hashes images in worker processes, a bounded number at a time (see above)."""
 
     def __init__(
-        self, limits: ImageLimits, concurrency: int | None = None, work: HashWork = hash_bytes
+        self,
+        limits: ImageLimits,
+        concurrency: int | None = None,
+        work: HashWork = hash_bytes,
+        seconds: float = 30.0,
     ) -> None:
         self.limits = limits
         self.concurrency = concurrency or min(4, os.cpu_count() or 1)
+        self.seconds = seconds
         self._work = work
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -70,7 +76,8 @@ class ImageHasher:
                 max_bytes=settings.max_upload_bytes,
                 max_pixels=settings.max_image_pixels,
                 formats=tuple(settings.image_formats),
-            )
+            ),
+            seconds=settings.image_hash_seconds,
         )
 
     async def hash(
@@ -89,22 +96,36 @@ class ImageHasher:
                 future = workers.submit(
                     self._work, data, types, self.limits, dihedral, regions, central
                 )
-                return await asyncio.wrap_future(future)
+                return await asyncio.wait_for(asyncio.wrap_future(future), self.seconds)
             except BrokenProcessPool:
                 pool.replace(self.concurrency, workers)
+            except TimeoutError:
+                # A job cannot be taken back from a worker: the pool goes, and the uploads
+                # in flight on it are retried alone below, as after a crash.
+                pool.kill(self.concurrency, workers)
+                raise self._timeout() from None
             # A worker died, which fails every upload in flight on the pool, not only the one
             # that killed it. Each tries again alone, in a process of its own: only an upload
-            # that kills its own worker is refused.
+            # that kills its own worker (or runs past the deadline) is refused.
             alone = pool.single()
             try:
                 future = alone.submit(
                     self._work, data, types, self.limits, dihedral, regions, central
                 )
-                return await asyncio.wrap_future(future)
+                return await asyncio.wait_for(asyncio.wrap_future(future), self.seconds)
             except BrokenProcessPool:
                 raise ImageUnreadable("the image cannot be decoded: the decoder crashed") from None
+            except TimeoutError:
+                pool.kill(None, alone)
+                raise self._timeout() from None
             finally:
                 alone.shutdown(wait=False)
+
+    def _timeout(self) -> ImageHashingTimeout:
+        return ImageHashingTimeout(
+            f"the image took longer than {self.seconds:g} s to hash",
+            details={"max_seconds": self.seconds},
+        )
 
 
 def _image_out(hashes: ImageHashes) -> ImageOut | None:
