@@ -7,8 +7,10 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
+from hashshare.hashing.hashers import hash_bytes
 from tests.conftest import Api
 from tests.hashing.http import error_of, upload
 from tests.hashing.pictures import PDQ_DATA, encode
@@ -255,3 +257,26 @@ async def test_match_image_does_not_query_central_crops(api: Api) -> None:
 
     assert not [r for r in body["regions"] if r["region"].startswith("central-")]
     assert {r["region"] for r in body["results"]} == {"whole"}
+
+
+async def test_v1_hash_leaves_out_the_regions_a_submission_would_refuse(api: Api) -> None:
+    """A picture whose middle is flat: its inner central crop has almost no PDQ quality."""
+    pixels = np.asarray(Image.open(io.BytesIO(ORIGINAL)).convert("RGB").resize((400, 400)))
+    ring = pixels.copy()
+    ring[20:-20, 20:-20] = 128
+    image = encode(Image.fromarray(ring))
+    every = hash_bytes(image, ("pdq",), regions=True, central=True).regions
+    assert any(region.pdq_quality is not None and region.pdq_quality < 50 for region in every)
+
+    body = (await upload(api, image, signal_types="pdq")).json()
+    items = [
+        {**value, "labels": [BEHAVIOUR]}
+        for value in body["hashes"] + [h for r in body["regions"] for h in r["hashes"]]
+    ]
+    submitted = await api.client.post(
+        "/v1/hashes", json={"hashes": items}, headers=api.auth("beta", "hashes:submit")
+    )
+
+    assert all(h["quality"] >= 50 for r in body["regions"] for h in r["hashes"])
+    assert 1 < len(items) < 1 + len(every)
+    assert submitted.status_code == 200, submitted.text

@@ -153,7 +153,9 @@ def _values(values: dict[str, bytes], pdq_quality: int | None) -> list[HashValue
     ]
 
 
-def _regions(hashes: ImageHashes) -> list[RegionOut]:
+def _regions(hashes: ImageHashes, min_pdq_quality: int) -> list[RegionOut]:
+    """The regions a member can submit: one whose PDQ quality is under the floor (a flat
+    middle cut out of a picture) would be refused by POST /v1/hashes, with the whole request."""
     return [
         RegionOut(
             region=region.name,
@@ -161,6 +163,7 @@ def _regions(hashes: ImageHashes) -> list[RegionOut]:
             hashes=_values(region.values, region.pdq_quality),
         )
         for region in hashes.regions
+        if region.pdq_quality is None or region.pdq_quality >= min_pdq_quality
     ]
 
 
@@ -243,7 +246,7 @@ class ImageService:
             hashes=_values(hashes.values, hashes.pdq_quality),
             pdq_dihedral=dihedral,
             image=_image_out(hashes),
-            regions=_regions(hashes),
+            regions=_regions(hashes, self._settings.min_pdq_quality),
             warnings=_warnings(hashes, self._settings, matching_skipped=False),
         )
 
@@ -292,7 +295,7 @@ class ImageService:
         return ImageMatchResponse(
             hashes=_values(hashes.values, hashes.pdq_quality),
             image=_image_out(hashes),
-            regions=_regions(hashes),
+            regions=_regions(hashes, self._settings.min_pdq_quality),
             results=results,
             matched_queries=matched_queries,
             matched_hashes=sorted(matched.values(), key=lambda hit: (hit.distance, hit.hash_id)),
