@@ -259,3 +259,55 @@ def test_memory_is_sized_for_ten_million_pdq_hashes(
     assert int(request[:-2]) * units[request[-2:]] >= needed
     limit = resources["limits"]["memory"]
     assert int(limit[:-2]) * units[limit[-2:]] >= int(request[:-2]) * units[request[-2:]]
+
+
+# --- PostgreSQL sized for bulk submission ---------------------------------------------------
+
+UNITS = {"MB": 2**20, "GB": 2**30, "Mi": 2**20, "Gi": 2**30}
+
+
+def _bytes(size: str) -> int:
+    return int(size[:-2]) * UNITS[size[-2:]]
+
+
+def _compose_settings(compose: dict[str, Any]) -> dict[str, str]:
+    """The `-c name=value` settings of the compose file's postgres command."""
+    command = compose["services"]["postgres"]["command"]
+    assert command[0] == "postgres"
+    flags, settings = command[1::2], command[2::2]
+    assert set(flags) == {"-c"}
+    return dict(setting.split("=", 1) for setting in settings)
+
+
+def test_compose_and_kubernetes_give_postgres_the_same_bulk_load_settings(
+    compose: dict[str, Any], production: dict[tuple[str, str], Any]
+) -> None:
+    parameters = production[("Cluster", "hashshare-db")]["spec"]["postgresql"]["parameters"]
+    settings = _compose_settings(compose)
+
+    assert settings == {name: parameters[name] for name in settings}
+    assert _bytes(settings["shared_buffers"]) >= 4 * 2**30
+    assert _bytes(settings["max_wal_size"]) >= 8 * 2**30
+
+
+def test_postgres_settings_never_trade_durability_for_speed(
+    compose: dict[str, Any], production: dict[tuple[str, str], Any]
+) -> None:
+    parameters = production[("Cluster", "hashshare-db")]["spec"]["postgresql"]["parameters"]
+    for settings in (_compose_settings(compose), parameters):
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            assert settings.get(name, "on") == "on", name
+
+
+def test_the_postgres_cluster_has_room_for_its_buffers_and_wal(
+    production: dict[tuple[str, str], Any],
+) -> None:
+    spec = production[("Cluster", "hashshare-db")]["spec"]
+    parameters = spec["postgresql"]["parameters"]
+    memory = _bytes(spec["resources"]["limits"]["memory"])
+    assert _bytes(spec["resources"]["requests"]["memory"]) == memory
+    # shared_buffers is a quarter to a third of the memory; the page cache needs the rest.
+    assert _bytes(parameters["shared_buffers"]) * 3 <= memory
+    assert _bytes(parameters["effective_cache_size"]) <= memory
+    # WAL may exceed max_wal_size for a while (a slow checkpoint, a lagging replica).
+    assert _bytes(spec["walStorage"]["size"]) >= 1.5 * _bytes(parameters["max_wal_size"])

@@ -132,6 +132,22 @@ def labels_json(labels: tuple[str, ...]) -> str:
     return json.dumps(list(labels))
 
 
+@functools.lru_cache(maxsize=1024)
+def labels_from_json(text: str) -> tuple[str, ...]:
+    """A label list from its stored JSON text (selected as text): a bulk read repeats a few
+    of them thousands of times, and decoding each row's costs more than reading the row."""
+    labels: list[str] = json.loads(text)
+    return tuple(labels)
+
+
+def stored_form(session: AsyncSession, column: Any, value: Any) -> Any:
+    """`value` as `column`'s type stores it, computed once for a whole batch of rows (on
+    SQLite, per-row type processing of 10,000 rows costs more than inserting them)."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
+
+
 def create_engine(database_url: str, sqlite_busy_timeout_seconds: float = 10.0) -> AsyncEngine:
     """Create the async engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if not is_postgresql(database_url):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ARRAY,
     Select,
     Table,
+    Text,
     bindparam,
     cast,
     func,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hashshare.db import is_postgresql, labels_json
+from hashshare.db import is_postgresql, labels_from_json, labels_json, stored_form
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
 
 CHUNK = 500
@@ -103,20 +104,34 @@ def _json(value: list[str]) -> str:
 
 
 # PostgreSQL: rows as arrays, one statement whatever their number.
-_PG_INSERT_HASHES = text(
+# One statement for a whole batch: each value is looked up once in the unique index; the
+# values not found go in (ids drawn in the batch's order, none for values already stored: a
+# daily re-sync of millions would burn millions), and both kinds come back.
+_PG_STORE_NEW = text(
     """
-    INSERT INTO hashes (signal_type, value, status, labels, contributors,
-                        first_contributed_at, last_contributed_at, updated_at)
-    SELECT t.signal_type, t.value, 'active', CAST(t.labels AS json), 1, :now, :now, :now
-    FROM unnest(CAST(:signal_types AS varchar[]), CAST(:hash_values AS bytea[]),
-                CAST(:labels AS text[])) WITH ORDINALITY AS t(signal_type, value, labels, n)
-    -- Values already stored are skipped here rather than by ON CONFLICT, which would draw
-    -- an id from the sequence for each (a daily re-sync of millions burns millions).
-    WHERE NOT EXISTS (
-        SELECT 1 FROM hashes AS h WHERE h.signal_type = t.signal_type AND h.value = t.value
+    WITH batch AS MATERIALIZED (
+        SELECT t.n, t.signal_type, t.value, t.labels, h.id, h.status, h.contributors
+        FROM unnest(CAST(:signal_types AS varchar[]), CAST(:hash_values AS bytea[]),
+                    CAST(:labels AS text[])) WITH ORDINALITY AS t(signal_type, value, labels, n)
+        LEFT JOIN LATERAL (
+            SELECT id, status, contributors FROM hashes
+            WHERE hashes.signal_type = t.signal_type AND hashes.value = t.value
+            OFFSET 0
+        ) AS h ON true
+    ),
+    inserted AS (
+        INSERT INTO hashes (signal_type, value, status, labels, contributors,
+                            first_contributed_at, last_contributed_at, updated_at)
+        SELECT signal_type, value, 'active', CAST(labels AS json), 1, :now, :now, :now
+        FROM batch WHERE id IS NULL
+        ORDER BY n
+        RETURNING id, signal_type, value
     )
-    ORDER BY t.n
-    RETURNING id, signal_type, value
+    SELECT id, signal_type, value, CAST(NULL AS varchar) AS status,
+           CAST(NULL AS integer) AS contributors
+    FROM inserted
+    UNION ALL
+    SELECT id, signal_type, value, status, contributors FROM batch WHERE id IS NOT NULL
     """
 )
 _PG_INSERT_CONTRIBUTIONS = text(
@@ -195,12 +210,12 @@ class SnapshotPart:
     contributors: list[int]
 
 
-# SQLite: plain statements, their values already in stored form (see `_stored_form`).
+# SQLite: plain statements, their values already in stored form (see `db.stored_form`).
 _SQLITE_INSERT_HASHES = text(
     """
-    INSERT INTO hashes (signal_type, value, status, labels, contributors,
+    INSERT INTO hashes (id, signal_type, value, status, labels, contributors,
                         first_contributed_at, last_contributed_at, updated_at)
-    VALUES (:signal_type, :value, 'active', :labels, 1, :now, :now, :now)
+    VALUES (:id, :signal_type, :value, 'active', :labels, 1, :now, :now, :now)
     """
 )
 _SQLITE_INSERT_CONTRIBUTIONS = text(
@@ -216,13 +231,6 @@ class HashRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.postgres = is_postgresql(session)
-
-    def _stored_form(self, column: Any, value: Any) -> Any:
-        """`value` as `column`'s type stores it, computed once for a whole batch (SQLite:
-        per-row type processing of 10,000 rows costs more than inserting them)."""
-        dialect = self.session.get_bind().dialect
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        return process(value) if process else value
 
     async def prefer_index_lookups(self) -> None:
         """Plan the rest of this transaction as index lookups driven by the batch's rows.
@@ -293,10 +301,8 @@ class HashRepository:
         if not rows:
             return {}, {}
         if self.postgres:
-            # One statement: an anti-join skips stored values without drawing ids for them
-            # (a daily re-sync would burn millions).
             result = await self.session.execute(
-                _PG_INSERT_HASHES,
+                _PG_STORE_NEW,
                 {
                     "signal_types": [row.signal_type for row in rows],
                     "hash_values": [row.value for row in rows],
@@ -304,31 +310,40 @@ class HashRepository:
                     "now": now,
                 },
             )
-            inserted = {(st, value): hash_id for hash_id, st, value in result}
-            stored = await self.find([key for key in _keys(rows) if key not in inserted])
+            inserted: dict[Key, int] = {}
+            stored: dict[Key, HashState] = {}
+            for hash_id, signal_type, value, status, contributors in result.all():
+                if status is None:
+                    inserted[(signal_type, value)] = hash_id
+                else:
+                    stored[(signal_type, value)] = HashState(
+                        hash_id, signal_type, value, status, contributors
+                    )
             return inserted, stored
-        # SQLite: look up, insert the rest with a plain executemany (far cheaper through the
-        # driver than RETURNING), and look their ids up.
+        # SQLite: look up, and insert the rest with a plain executemany (far cheaper through
+        # the driver than RETURNING). Their ids are the ones SQLite would draw (the next after
+        # the highest), given here so that they need not be looked up again: the caller holds
+        # the write lock, so nothing else inserts meanwhile.
         stored = await self.find(_keys(rows))
         missing = [row for row in rows if (row.signal_type, row.value) not in stored]
         if not missing:
             return {}, stored
-        stamp = self._stored_form(HASHES.c.updated_at, now)
-        for chunk in _chunks(missing, 2000):
-            await self.session.execute(
-                _SQLITE_INSERT_HASHES,
-                [
-                    {
-                        "signal_type": row.signal_type,
-                        "value": row.value,
-                        "labels": _json(row.labels),
-                        "now": stamp,
-                    }
-                    for row in chunk
-                ],
-            )
-        new = await self.find(_keys(missing))
-        return {key: state.id for key, state in new.items()}, stored
+        highest = await self.session.scalar(select(func.max(Hash.id)))
+        stamp = stored_form(self.session, HASHES.c.updated_at, now)
+        params = [
+            {
+                "id": hash_id,
+                "signal_type": row.signal_type,
+                "value": row.value,
+                "labels": _json(row.labels),
+                "now": stamp,
+            }
+            for hash_id, row in enumerate(missing, start=(highest or 0) + 1)
+        ]
+        for chunk in _chunks(params, 2000):
+            await self.session.execute(_SQLITE_INSERT_HASHES, list(chunk))
+        inserted = {(row["signal_type"], row["value"]): row["id"] for row in params}
+        return inserted, stored
 
     async def find(self, keys: Sequence[Key]) -> dict[Key, HashState]:
         """The stored hashes among `keys`."""
@@ -350,10 +365,12 @@ class HashRepository:
     async def contributions_of(
         self, member_id: str, hash_ids: Sequence[int]
     ) -> dict[int, StoredContribution]:
+        # Labels as their JSON text, decoded once per distinct text: a re-sync of 10,000
+        # hashes carries a few label sets, and decoding each row's took longer than reading it.
         columns = (
             Contribution.id,
             Contribution.hash_id,
-            Contribution.labels,
+            cast(Contribution.labels, Text),
             Contribution.external_ref,
             Contribution.quality,
             Contribution.retracted_at,
@@ -361,8 +378,12 @@ class HashRepository:
         found: dict[int, StoredContribution] = {}
         of_member = select(*columns).where(Contribution.member_id == member_id)
         for query in self._among(of_member, Contribution.hash_id, sorted(set(hash_ids))):
-            for row in await self.session.execute(query):
-                found[row.hash_id] = StoredContribution(*row)
+            rows = (await self.session.execute(query)).all()
+            for row_id, hash_id, labels, external_ref, quality, retracted_at in rows:
+                labels_list = list(labels_from_json(labels))
+                found[hash_id] = StoredContribution(
+                    row_id, hash_id, labels_list, external_ref, quality, retracted_at
+                )
         return found
 
     async def insert_contributions(
@@ -384,7 +405,7 @@ class HashRepository:
                 },
             )
             return
-        stamp = self._stored_form(CONTRIBUTIONS.c.created_at, now)
+        stamp = stored_form(self.session, CONTRIBUTIONS.c.created_at, now)
         full = [
             {
                 "hash_id": row["hash_id"],

@@ -277,7 +277,10 @@ class _Base:
         # New hashes have ids above every id in the base: no binary search for them.
         if not len(self.ids) or hash_id > self.ids[-1]:
             return None
-        row = int(np.searchsorted(self.ids, hash_id))
+        # The id as a scalar of the array's type: with a Python int, NumPy casts the whole
+        # array (uint32 ids) to a common type on every call, 0.2 ms at 1 M hashes instead of
+        # 1 us, and applying a batch's 10,000 entries took seconds.
+        row = int(self.ids.searchsorted(self.ids.dtype.type(hash_id)))
         if row < len(self.ids) and self.ids[row] == hash_id and not self.dead[row]:
             return row
         return None
