@@ -397,7 +397,7 @@ class Ours:
 
     def candidates(self, distance: int, queries: int) -> float | None:
         """Mean candidates verified per query by the bucket tables (None: no table)."""
-        base = self._index()._base
+        base = self._index()._bases[0]
         if base.table is None:
             return None
         taus = radii(distance, len(base.offsets_bits))

@@ -4,7 +4,7 @@
 ordered by (distance, id), whatever sequence of adds, replacements, removals and rebuilds
 came before, with the compiled kernel and with the numpy reference kernel alike. The
 thresholds are tiny here so that every path (bucket tables, delta, dead rows, rebuilds with
-changes replayed) runs on small sets.
+changes replayed, into the recent base or into the main one) runs on small sets.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def make_index(request: pytest.FixtureRequest) -> Callable[[int], MultiIndexHamm
     kernel = KERNELS[request.param]()
 
     def make(bits: int) -> MultiIndexHammingIndex:
-        return MultiIndexHammingIndex(bits, kernel, min_table_rows=8, delta_rows=4)
+        # recent_share=1: the recent base is merged into the main one as soon as it is as
+        # large, so that small sets take both kinds of rebuild.
+        return MultiIndexHammingIndex(bits, kernel, min_table_rows=8, delta_rows=4, recent_share=1)
 
     return make
 
@@ -454,3 +456,47 @@ def test_chunk_plan_keeps_10_million_pdq_hashes_within_96_bytes_each() -> None:
 
     assert (width, len(offsets)) == (21, 12)
     assert per_hash <= 96
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_additions_to_a_large_set_rebuild_the_recent_base_until_it_is_a_share_of_the_main(
+    kernel: str,
+) -> None:
+    rng = random.Random(7)
+    stored = {hash_id: rng.getrandbits(256) for hash_id in range(1, 801)}
+    words = np.array(
+        [np.frombuffer(to_bytes(v, 256), dtype=">u8") for v in stored.values()], dtype=np.uint64
+    )
+    index = MultiIndexHammingIndex.from_arrays(
+        256,
+        np.array(list(stored), dtype=np.int64),
+        words,
+        KERNELS[kernel](),
+        min_table_rows=8,
+        delta_rows=10,
+    )
+    kinds = []
+    for hash_id in range(801, 1001):
+        stored[hash_id] = rng.getrandbits(256)
+        index.add(hash_id, to_bytes(stored[hash_id], 256))
+        if index.needs_rebuild():
+            job = index.rebuild_job()
+            kinds.append("main" if job.merges_main else "recent")
+            index.install(job.run())
+    # 200 additions, 11 at a time: the recent base takes them until it would hold more than a
+    # sixteenth of the main base (800 / 16 = 50), then everything is merged into the main base,
+    # and the recent base grows again (to 55 of 855, then 66 of 910).
+    assert (
+        kinds
+        == ["recent"] * 4
+        + ["main"]
+        + ["recent"] * 4
+        + ["main"]
+        + ["recent"] * 5
+        + ["main"]
+        + ["recent"] * 2
+    )
+    assert len(index) == 1000
+    for hash_id in (1, 400, 800, 801, 950, 1000):
+        query = flipped(stored[hash_id], [3, 77, 200])
+        assert index.search(to_bytes(query, 256), 31) == brute_force(stored, query, 31)

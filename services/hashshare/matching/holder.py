@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -101,14 +102,21 @@ class IndexHolder:
             if name in self._rebuilds or not isinstance(index, Rebuildable):
                 continue
             if index.needs_rebuild():
-                task = asyncio.create_task(self._rebuild(index), name=f"rebuild-{name}")
+                task = asyncio.create_task(self._rebuild(name, index), name=f"rebuild-{name}")
                 self._rebuilds[name] = task
                 task.add_done_callback(functools.partial(self._rebuild_done, name))
 
-    async def _rebuild(self, index: Rebuildable) -> None:
+    async def _rebuild(self, name: str, index: Rebuildable) -> None:
+        started = time.perf_counter()
         job = index.rebuild_job()
         base = await asyncio.to_thread(job.run)
         index.install(base)
+        log.info(
+            "match index rebuilt: %s, %d hashes in %.2f s",
+            name,
+            len(index),
+            time.perf_counter() - started,
+        )
 
     def _rebuild_done(self, name: str, task: asyncio.Task[None]) -> None:
         self._rebuilds.pop(name, None)

@@ -14,10 +14,12 @@ then its hash), so wide chunks and few candidates win (at 1 M hashes, 20-bit chu
 about 1.4 times as fast as 18-bit ones). Chunks need not cover every bit: ignoring the
 remainder only makes the pigeonhole bound looser, never wrong.
 
-Layout: a frozen *base* (hashes sorted by id; per chunk a counting-sorted row list and a
-bucket offset table), a small *delta* of recent additions searched by linear scan, and a
-*dead* mask for removals from the base. When the delta grows, the holder rebuilds the base
-off the request path (`rebuild_job()` then `install()`), replaying what changed meanwhile.
+Layout: two frozen *bases*, a main one and a recent one (hashes sorted by id; per chunk a
+counting-sorted row list and a bucket offset table), a small *delta* of recent additions
+searched by linear scan, and a *dead* mask per base for removals. When the delta grows, the
+holder rebuilds off the request path (`rebuild_job()` then `install()`), replaying what
+changed meanwhile: the delta goes into the recent base, and the recent base into the main
+one once it holds a sixteenth as many (see `RebuildJob`).
 
 Memory at 10 M PDQ hashes (21-bit chunks, 12 of them): 32 B raw + 4 B id (8 once ids pass
 2^32) + 12 x 4 B rows + 12 x 8 MiB offset tables + 1 B dead mask = 95 B per hash.
@@ -286,6 +288,15 @@ class _Base:
         return None
 
 
+def _kill(base: _Base, row: int) -> None:
+    base.dead[row] = 1
+    base.live -= 1
+
+
+def _mostly_dead(base: _Base) -> bool:
+    return len(base.ids) - base.live > len(base.ids) // 4
+
+
 def _build_base(kernel: Kernel, bits: int, ids: I64, values: U64, min_table_rows: int) -> _Base:
     order = np.argsort(ids, kind="stable")
     ids = np.ascontiguousarray(ids[order])
@@ -314,35 +325,52 @@ def _build_base(kernel: Kernel, bits: int, ids: I64, values: U64, min_table_rows
 class RebuildJob:
     """Inputs of a rebuild, captured so that `run()` may execute on another thread.
 
-    The capture copies only what the event loop may change meanwhile: the base's dead mask
-    and the delta (at most a few MB). Selecting the live base rows is a copy of the whole set
-    (320 MB at 10 M PDQ hashes, seconds on a loaded machine) and happens in `run()`: the
-    base's ids and values are never written once built.
+    A rebuild merges the delta into the *recent* base, or, once that has grown past a share
+    of the *main* base (or either is a quarter dead), everything into a new main base: a
+    stream of additions to a set of 10 M then costs a rebuild of the small part most of the
+    time, not of all 10 M (seconds of CPU, on every worker, every `delta_rows` additions).
+
+    The capture copies only what the event loop may change meanwhile: the bases' dead masks
+    and the delta (a few MB). Selecting the live rows is a copy of the merged bases (320 MB at
+    10 M PDQ hashes, seconds on a loaded machine) and happens in `run()`: a base's ids and
+    values are never written once built.
     """
 
     def __init__(
         self,
         kernel: Kernel,
         bits: int,
-        base: _Base,
+        bases: list[_Base],
         delta_ids: I64,
         delta_values: U64,
         min_table_rows: int,
     ) -> None:
         self._kernel = kernel
         self._bits = bits
-        self._base_ids = base.ids
-        self._base_values = base.values
-        self._dead = base.dead[: len(base.ids)].copy()
+        self._parts = [(base.ids, base.values, base.dead[: len(base.ids)].copy()) for base in bases]
         self._delta_ids = delta_ids.copy()
         self._delta_values = delta_values.copy()
         self._min_table_rows = min_table_rows
+        self.merges_main = len(bases) == 2
 
     def run(self) -> _Base:
-        live = self._dead == 0
-        ids = np.concatenate([self._base_ids[live].astype(np.int64), self._delta_ids])
-        values = np.concatenate([self._base_values[live], self._delta_values])
-        return _build_base(self._kernel, self._bits, ids, values, self._min_table_rows)
+        ids: list[I64] = []
+        values: list[U64] = []
+        for base_ids, base_values, dead in self._parts:
+            live = dead == 0
+            ids.append(base_ids[live].astype(np.int64))
+            values.append(base_values[live])
+        return _build_base(
+            self._kernel,
+            self._bits,
+            np.concatenate([*ids, self._delta_ids]),
+            np.concatenate([*values, self._delta_values]),
+            self._min_table_rows,
+        )
+
+
+def _empty_base(kernel: Kernel, bits: int) -> _Base:
+    return _build_base(kernel, bits, np.empty(0, np.int64), np.empty((0, bits // 64), np.uint64), 1)
 
 
 class MultiIndexHammingIndex:
@@ -355,6 +383,7 @@ class MultiIndexHammingIndex:
         *,
         min_table_rows: int = MIN_TABLE_ROWS,
         delta_rows: int = 16_384,
+        recent_share: int = 16,
     ) -> None:
         if bits % 64:
             raise ValueError("bits must be a multiple of 64")
@@ -363,14 +392,15 @@ class MultiIndexHammingIndex:
         self._words = bits // 64
         self._min_table_rows = min_table_rows
         self._delta_rows = delta_rows
-        self._base = _build_base(
-            self.kernel, bits, np.empty(0, np.int64), np.empty((0, self._words), np.uint64), 1
-        )
+        self._recent_share = recent_share
+        # The main base and the recent one (see `RebuildJob`); a hash is live in one place.
+        self._bases = [_empty_base(self.kernel, bits), _empty_base(self.kernel, bits)]
         self._delta_values = np.zeros((64, self._words), dtype=np.uint64)
         self._delta_ids = np.zeros(64, dtype=np.int64)
         self._delta_dead = np.zeros(64, dtype=np.uint8)  # always zero: delta rows are compact
         self._delta_row_of: dict[int, int] = {}
         self._pending: list[tuple[int, bytes | None]] | None = None  # changes during a rebuild
+        self._job: RebuildJob | None = None
 
     @classmethod
     def from_arrays(
@@ -380,7 +410,7 @@ class MultiIndexHammingIndex:
         per hash (most significant bit first), `ids` the matching unique ids."""
         index = cls(bits, kernel, **options)
         words = np.ascontiguousarray(values, dtype=np.uint64).reshape(len(ids), bits // 64)
-        index._base = _build_base(
+        index._bases[0] = _build_base(
             index.kernel, bits, np.asarray(ids, np.int64), words, index._min_table_rows
         )
         return index
@@ -401,15 +431,24 @@ class MultiIndexHammingIndex:
 
     # -- changes -------------------------------------------------------------------------
 
+    def _find(self, hash_id: int) -> tuple[_Base, int] | None:
+        """The base and row where `hash_id` is live, if it is in a base."""
+        for base in self._bases:
+            row = base.row_of(hash_id)
+            if row is not None:
+                return base, row
+        return None
+
     def add(self, hash_id: int, value: bytes) -> None:
         packed = pack(value, self.bits)
         if self._pending is not None:
             self._pending.append((hash_id, value))
-        row = self._base.row_of(hash_id)
-        if row is not None:
-            if np.array_equal(self._base.values[row], packed):
+        found = self._find(hash_id)
+        if found is not None:
+            base, row = found
+            if np.array_equal(base.values[row], packed):
                 return
-            self._kill_base_row(row)
+            _kill(base, row)
         delta_row = self._delta_row_of.get(hash_id)
         if delta_row is None:
             delta_row = len(self._delta_row_of)
@@ -422,9 +461,9 @@ class MultiIndexHammingIndex:
     def remove(self, hash_id: int) -> bool:
         if self._pending is not None:
             self._pending.append((hash_id, None))
-        row = self._base.row_of(hash_id)
-        if row is not None:
-            self._kill_base_row(row)
+        found = self._find(hash_id)
+        if found is not None:
+            _kill(*found)
             return True
         delta_row = self._delta_row_of.pop(hash_id, None)
         if delta_row is None:
@@ -436,10 +475,6 @@ class MultiIndexHammingIndex:
             self._delta_ids[delta_row] = moved
             self._delta_row_of[moved] = delta_row
         return True
-
-    def _kill_base_row(self, row: int) -> None:
-        self._base.dead[row] = 1
-        self._base.live -= 1
 
     def _grow_delta(self) -> None:
         capacity = len(self._delta_ids) * 2
@@ -453,30 +488,36 @@ class MultiIndexHammingIndex:
     # -- rebuilding ----------------------------------------------------------------------
 
     def needs_rebuild(self) -> bool:
-        delta = len(self._delta_row_of)
-        dead = len(self._base.ids) - self._base.live
         # The delta is scanned linearly by every query: keep it small whatever the set's size.
         return self._pending is None and (
-            delta > self._delta_rows or dead > len(self._base.ids) // 4
+            len(self._delta_row_of) > self._delta_rows
+            or any(_mostly_dead(base) for base in self._bases)
         )
 
     def rebuild_job(self) -> RebuildJob:
         """Capture the current set; changes from now on are replayed by `install`."""
+        main, recent = self._bases
         size = len(self._delta_row_of)
+        merges_main = _mostly_dead(main) or (recent.live + size) * self._recent_share > main.live
         self._pending = []
-        return RebuildJob(
+        self._job = RebuildJob(
             self.kernel,
             self.bits,
-            self._base,
+            [main, recent] if merges_main else [recent],
             self._delta_ids[:size],
             self._delta_values[:size],
             self._min_table_rows,
         )
+        return self._job
 
     def install(self, base: _Base) -> None:
         """Swap in a rebuilt base and replay the changes made while it was built."""
         pending, self._pending = self._pending or [], None
-        self._base = base
+        job, self._job = self._job, None
+        if job is not None and job.merges_main:
+            self._bases = [base, _empty_base(self.kernel, self.bits)]
+        else:
+            self._bases[1] = base
         self._delta_row_of.clear()
         for hash_id, value in pending:
             if value is None:
@@ -489,8 +530,7 @@ class MultiIndexHammingIndex:
 
     # -- queries -------------------------------------------------------------------------
 
-    def _search_base(self, query: U64, max_distance: int) -> tuple[I64, I32]:
-        base = self._base
+    def _search_base(self, base: _Base, query: U64, max_distance: int) -> tuple[I64, I32]:
         if base.table is not None:
             taus, probes = _probe_plan(base.width, len(base.offsets_bits), max_distance)
             # Buckets hold about n / 2^width rows; past a quarter of the set, scan instead.
@@ -504,9 +544,10 @@ class MultiIndexHammingIndex:
         if max_distance < 0:
             return []
         hits: list[tuple[int, int]] = []
-        if self._base.live:
-            rows, distances = self._search_base(query, max_distance)
-            hits.extend(zip(distances.tolist(), self._base.ids[rows].tolist(), strict=True))
+        for base in self._bases:
+            if base.live:
+                rows, distances = self._search_base(base, query, max_distance)
+                hits.extend(zip(distances.tolist(), base.ids[rows].tolist(), strict=True))
         size = len(self._delta_row_of)
         if size:
             rows, distances = self.kernel.scan(
@@ -517,15 +558,15 @@ class MultiIndexHammingIndex:
         return [(hash_id, distance) for distance, hash_id in hits]
 
     def __len__(self) -> int:
-        return self._base.live + len(self._delta_row_of)
+        return sum(base.live for base in self._bases) + len(self._delta_row_of)
 
     def __contains__(self, hash_id: object) -> bool:
         if not isinstance(hash_id, int):
             return False
-        return hash_id in self._delta_row_of or self._base.row_of(hash_id) is not None
+        return hash_id in self._delta_row_of or self._find(hash_id) is not None
 
     def memory_bytes(self) -> int:
         """Bytes held by the arrays of the index (base, tables and delta)."""
-        total = self._base.nbytes()
+        total = sum(base.nbytes() for base in self._bases)
         total += self._delta_values.nbytes + self._delta_ids.nbytes + self._delta_dead.nbytes
         return total + len(self._delta_row_of) * 100  # dict entries, roughly
