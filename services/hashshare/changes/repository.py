@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hashshare.changes.entry import ChangeEntry
 from hashshare.changes.models import Change
-from hashshare.db import is_postgresql, labels_from_json, labels_json, stored_form
+from hashshare.db import executemany, is_postgresql, labels_from_json, labels_json, stored_form
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
 NOTIFY_CHANNEL = "hashshare_changes"
@@ -37,12 +37,10 @@ _PG_APPEND = text(
          AS t(hash_id, signal_type, value, status, labels, contributors, changed_at)
     """
 )
-_SQLITE_APPEND = text(
-    """
+_SQLITE_APPEND = """
     INSERT INTO changes (hash_id, signal_type, value, status, labels, contributors, changed_at)
-    VALUES (:hash_id, :signal_type, :value, :status, :labels, :contributors, :changed_at)
-    """
-)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
 # Labels as their JSON text, decoded once per distinct text (`labels_from_json`): a page of
 # the feed after a bulk submission holds thousands of entries with the same few label sets.
 _COLUMNS = (
@@ -115,18 +113,17 @@ class ChangeRepository:
                     self.session, CHANGES.c.changed_at, entry.changed_at
                 )
             rows.append(
-                {
-                    "hash_id": entry.hash_id,
-                    "signal_type": entry.signal_type,
-                    "value": entry.value,
-                    "status": entry.status,
-                    "labels": labels_json(entry.labels),
-                    "contributors": entry.contributors,
-                    "changed_at": stamp,
-                }
+                (
+                    entry.hash_id,
+                    entry.signal_type,
+                    entry.value,
+                    entry.status,
+                    labels_json(entry.labels),
+                    entry.contributors,
+                    stamp,
+                )
             )
-        for start in range(0, len(rows), 2000):
-            await self.session.execute(_SQLITE_APPEND, rows[start : start + 2000])
+        await executemany(self.session, _SQLITE_APPEND, rows)
 
     async def head(self) -> int:
         """The highest sequence number (0 when the feed is empty)."""

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hashshare.db import is_postgresql, labels_from_json, labels_json, stored_form
+from hashshare.db import executemany, is_postgresql, labels_from_json, labels_json, stored_form
 from hashshare.hashes.models import MATCHABLE_STATUSES, Contribution, Hash, HashStatus
 
 CHUNK = 500
@@ -211,20 +211,16 @@ class SnapshotPart:
 
 
 # SQLite: plain statements, their values already in stored form (see `db.stored_form`).
-_SQLITE_INSERT_HASHES = text(
-    """
+_SQLITE_INSERT_HASHES = """
     INSERT INTO hashes (id, signal_type, value, status, labels, contributors,
                         first_contributed_at, last_contributed_at, updated_at)
-    VALUES (:id, :signal_type, :value, 'active', :labels, 1, :now, :now, :now)
-    """
-)
-_SQLITE_INSERT_CONTRIBUTIONS = text(
-    """
+    VALUES (?1, ?2, ?3, 'active', ?4, 1, ?5, ?5, ?5)
+"""
+_SQLITE_INSERT_CONTRIBUTIONS = """
     INSERT INTO contributions (hash_id, member_id, labels, external_ref, quality,
                                created_at, updated_at)
-    VALUES (:hash_id, :member_id, :labels, :external_ref, :quality, :now, :now)
-    """
-)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+"""
 
 
 class HashRepository:
@@ -331,18 +327,11 @@ class HashRepository:
         highest = await self.session.scalar(select(func.max(Hash.id)))
         stamp = stored_form(self.session, HASHES.c.updated_at, now)
         params = [
-            {
-                "id": hash_id,
-                "signal_type": row.signal_type,
-                "value": row.value,
-                "labels": _json(row.labels),
-                "now": stamp,
-            }
+            (hash_id, row.signal_type, row.value, _json(row.labels), stamp)
             for hash_id, row in enumerate(missing, start=(highest or 0) + 1)
         ]
-        for chunk in _chunks(params, 2000):
-            await self.session.execute(_SQLITE_INSERT_HASHES, list(chunk))
-        inserted = {(row["signal_type"], row["value"]): row["id"] for row in params}
+        await executemany(self.session, _SQLITE_INSERT_HASHES, params)
+        inserted = {(signal_type, value): hash_id for hash_id, signal_type, value, *_ in params}
         return inserted, stored
 
     async def find(self, keys: Sequence[Key]) -> dict[Key, HashState]:
@@ -407,18 +396,17 @@ class HashRepository:
             return
         stamp = stored_form(self.session, CONTRIBUTIONS.c.created_at, now)
         full = [
-            {
-                "hash_id": row["hash_id"],
-                "member_id": member_id,
-                "labels": _json(row["labels"]),
-                "external_ref": row["external_ref"],
-                "quality": row["quality"],
-                "now": stamp,
-            }
+            (
+                row["hash_id"],
+                member_id,
+                _json(row["labels"]),
+                row["external_ref"],
+                row["quality"],
+                stamp,
+            )
             for row in rows
         ]
-        for chunk in _chunks(full, 2000):
-            await self.session.execute(_SQLITE_INSERT_CONTRIBUTIONS, list(chunk))
+        await executemany(self.session, _SQLITE_INSERT_CONTRIBUTIONS, full)
 
     async def update_contributions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows carry `b_id` (the contribution id) and the new column values."""
