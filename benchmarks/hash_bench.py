@@ -51,6 +51,7 @@ from PIL import Image, ImageOps
 
 from hashshare.hashing.hashers import DEFAULT_TYPES, hash_file, pdq
 from hashshare.hashing.images import reduction_for
+from hashshare.signals import REGISTRY
 
 T = TypeVar("T")
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "pdq"
@@ -239,7 +240,9 @@ def agreement(paths: Sequence[Path]) -> None:
             f"{name} {max(values)} / {statistics.median(values):.0f}"
             for name, values in moved.items()
         )
-        + " (match thresholds: pdq 31, phash 6, dhash 5)"
+        + " (match thresholds: "
+        + ", ".join(f"{name} {REGISTRY[name].default_max_distance}" for name in moved)
+        + ")"
     )
 
 

@@ -45,8 +45,9 @@ from hashshare.matching.service import MatchService
 from hashshare.signals import DistanceKind, get_signal_type
 
 # pdq alone misses re-encodes of small images (a 256-pixel JPEG saved as WebP moves its PDQ
-# by up to 40 bits, pHash by 2-4): the 64-bit types at their defaults catch them, at the cost
-# measured by benchmarks/robustness.py (README, "Robustness and the 64-bit defaults").
+# by up to 40 bits, pHash and dHash by a few): the 64-bit types at their defaults (3 and 2)
+# catch most of them, at the false-match cost measured by benchmarks/robustness.py (README,
+# "Robustness and the 64-bit defaults"), which those defaults keep under PDQ's alone at 31.
 MATCH_DEFAULT_TYPES = ("pdq", "phash", "dhash", "md5", "sha256")
 
 
