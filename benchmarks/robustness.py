@@ -1214,7 +1214,7 @@ def print_costs(known: list[Hashed], queries: list[Hashed]) -> None:
 
 
 def plot(recall: dict[str, dict[str, float]], path: Path) -> None:
-    fig, axis = plt.subplots(figsize=(14, 6))
+    fig, axis = plt.subplots(figsize=(14, 7))
     edits = list(EDITS)
     step = 0.8 / len(METHODS)
     for number, method in enumerate(METHODS):
@@ -1231,7 +1231,7 @@ def plot(recall: dict[str, dict[str, float]], path: Path) -> None:
     axis.set_ylabel("recall")
     axis.set_ylim(0, 1.02)
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(ncol=4, loc="lower left", fontsize=8)
+    axis.legend(ncol=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8)
     axis.set_title("Recall per edit: global hashes against hashshare's region pipeline (same run)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
