@@ -3,12 +3,16 @@ entries (no sequence number yet) and for those the feed brings (numbered) alike.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
+
+import pytest
 
 from hashshare.changes.entry import ChangeEntry
 from hashshare.matching.hits import HitRow
 from hashshare.matching.holder import IndexHolder
+from hashshare.matching.mih import MultiIndexHammingIndex, RebuildJob
 from tests.values import pdq_value
 
 VALUE = bytes.fromhex(pdq_value(5))
@@ -69,3 +73,36 @@ def test_an_entry_of_another_process_forgets_the_hash() -> None:
     holder.apply([replace(ENTRY, seq=1)])
 
     assert not _remembered(holder)
+
+
+async def test_a_failed_rebuild_leaves_the_index_serving_and_able_to_rebuild_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    holder = IndexHolder()
+    holder.install({"pdq": MultiIndexHammingIndex(256, delta_rows=4)}, 0.0)
+    entries = [
+        replace(ENTRY, hash_id=hash_id, value=bytes.fromhex(pdq_value(hash_id)))
+        for hash_id in range(1, 7)
+    ]
+    holder.apply(entries)
+    index = holder.index("pdq")
+
+    def fail(job: RebuildJob) -> None:
+        raise MemoryError("no room for the new base")
+
+    monkeypatch.setattr(RebuildJob, "run", fail)
+    holder.start_rebuilds()
+    await asyncio.gather(*holder._rebuilds.values(), return_exceptions=True)
+
+    assert not holder._rebuilds
+    assert index.needs_rebuild()  # not stuck as if a rebuild were still running
+    assert holder.search("pdq", entries[2].value, 0) == [(3, 0)]
+
+    monkeypatch.undo()
+    holder.start_rebuilds()
+    await asyncio.gather(*holder._rebuilds.values())
+
+    assert not index.needs_rebuild()
+    assert [holder.search("pdq", e.value, 0) for e in entries] == [
+        [(e.hash_id, 0)] for e in entries
+    ]

@@ -109,7 +109,14 @@ class IndexHolder:
     async def _rebuild(self, name: str, index: Rebuildable) -> None:
         started = time.perf_counter()
         job = index.rebuild_job()
-        base = await asyncio.to_thread(job.run)
+        try:
+            base = await asyncio.to_thread(job.run)
+        except BaseException:
+            # Out of memory, say, or cancelled: the index keeps serving from what it has, and
+            # stops recording changes for this rebuild (they would pile up for ever, and no
+            # later rebuild could start).
+            index.abandon_rebuild()
+            raise
         index.install(base)
         log.info(
             "match index rebuilt: %s, %d hashes in %.2f s",

@@ -55,6 +55,8 @@ class Rebuildable(Protocol):
 
     def install(self, base: Any) -> None: ...
 
+    def abandon_rebuild(self) -> None: ...
+
 
 class ExactIndex:
     """Exact-equality lookup (cryptographic hashes) in a dict."""

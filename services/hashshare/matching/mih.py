@@ -525,6 +525,12 @@ class MultiIndexHammingIndex:
             else:
                 self.add(hash_id, value)
 
+    def abandon_rebuild(self) -> None:
+        """The captured rebuild will not be installed (it failed): stop recording changes for
+        it, so that the next one can start."""
+        self._pending = None
+        self._job = None
+
     def rebuild(self) -> None:
         self.install(self.rebuild_job().run())
 
