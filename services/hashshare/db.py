@@ -149,9 +149,9 @@ def stored_form(session: AsyncSession, column: Any, value: Any) -> Any:
 
 
 async def executemany(session: AsyncSession, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """Run `statement` once per row, the rows handed to the driver as they are (SQLite: `?`
-    placeholders, values already in stored form). For 10,000 rows SQLAlchemy's per-row
-    parameter processing took three times as long as the insert itself."""
+    """Run `statement` once per row, the rows handed to the driver as they are (SQLite:
+    positional `?` parameters, values already in stored form). For 10,000 rows SQLAlchemy's
+    per-row parameter processing took three times as long as the insert itself."""
     if rows:
         connection = await session.connection()
         await connection.exec_driver_sql(statement, rows)

@@ -21,77 +21,46 @@ LIMITS = ImageLimits()
 PICTURE = encode(scene())
 
 
-def crash(
-    data: bytes,
-    types: tuple[str, ...],
-    limits: ImageLimits,
-    dihedral: bool,
-    regions: bool,
-    central: bool,
-) -> ImageHashes:
+# Stand-ins for the hashing function the workers run (`HashWork`: data, types, limits,
+# dihedral, regions, central); module-level so that they reach the worker processes.
+
+
+def crash(data: bytes, *_: Any) -> ImageHashes:
     """Stands in for a decoder that kills its process (runs in the worker), after a moment,
     so that other uploads are under way beside it when it does."""
-    import time
-
     time.sleep(1.0)
     os._exit(70)
 
 
-def slow_hash(
-    data: bytes,
-    types: tuple[str, ...],
-    limits: ImageLimits,
-    dihedral: bool,
-    regions: bool,
-    central: bool,
-) -> ImageHashes:
+def slow_hash(data: bytes, types: tuple[str, ...], limits: ImageLimits, *_: Any) -> ImageHashes:
     """Hashes after a pause, so that it is in flight when another worker dies."""
-    import time
-
     time.sleep(3.0)
-    return hash_bytes(data, types, limits, dihedral)
+    return hash_bytes(data, types, limits)
 
 
-def warm_up(
-    data: bytes,
-    types: tuple[str, ...],
-    limits: ImageLimits,
-    dihedral: bool,
-    regions: bool,
-    central: bool,
-) -> Any:
-    import time
-
+def warm_up(*_: Any) -> None:
     time.sleep(0.5)
 
 
-def stuck(
-    data: bytes,
-    types: tuple[str, ...],
-    limits: ImageLimits,
-    dihedral: bool,
-    regions: bool,
-    central: bool,
-) -> ImageHashes:
+def stuck(data: bytes, *_: Any) -> ImageHashes:
     """Stands in for a decoder caught in a loop: notes its process id in the file `data`
     names, then never returns."""
-    import pathlib
-    import time
-
-    pathlib.Path(data.decode()).write_text(str(os.getpid()))
+    Path(data.decode()).write_text(str(os.getpid()))
     time.sleep(3600)
     raise AssertionError("unreachable")
 
 
-def worker_pid(
-    data: bytes,
-    types: tuple[str, ...],
-    limits: ImageLimits,
-    dihedral: bool,
-    regions: bool,
-    central: bool,
-) -> Any:
+def worker_pid(*_: Any) -> int:
     return os.getpid()
+
+
+async def an_upload_in_flight() -> asyncio.Future[ImageHashes]:
+    """Both workers of the pool up (so that uploads really run side by side), and a slow
+    upload of PICTURE under way on one of them."""
+    warm = ImageHasher(LIMITS, concurrency=2, work=warm_up)
+    await asyncio.gather(warm.hash(b"", (), False), warm.hash(b"", (), False))
+    slow = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
+    return asyncio.ensure_future(slow.hash(PICTURE, ("pdq",), False))
 
 
 async def test_images_are_hashed_in_another_process_with_the_same_result() -> None:
@@ -105,11 +74,7 @@ async def test_images_are_hashed_in_another_process_with_the_same_result() -> No
 
 
 async def test_a_decoder_that_kills_its_worker_costs_only_that_upload() -> None:
-    # Both workers of the pool up, so that the two uploads below really run side by side.
-    warm = ImageHasher(LIMITS, concurrency=2, work=warm_up)
-    await asyncio.gather(warm.hash(b"", (), False), warm.hash(b"", (), False))
-    slow = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
-    innocent = asyncio.ensure_future(slow.hash(PICTURE, ("pdq",), False))
+    innocent = await an_upload_in_flight()
     await asyncio.sleep(0.3)
 
     with pytest.raises(ImageUnreadable) as refused:
@@ -125,10 +90,7 @@ async def test_a_decoder_that_kills_its_worker_costs_only_that_upload() -> None:
 async def test_an_upload_past_the_deadline_is_refused_and_its_worker_killed(
     tmp_path: Path,
 ) -> None:
-    warm = ImageHasher(LIMITS, concurrency=2, work=warm_up)
-    await asyncio.gather(warm.hash(b"", (), False), warm.hash(b"", (), False))
-    slow = ImageHasher(LIMITS, concurrency=2, work=slow_hash)
-    innocent = asyncio.ensure_future(slow.hash(PICTURE, ("pdq",), False))
+    innocent = await an_upload_in_flight()
     noted = tmp_path / "pid"
 
     with pytest.raises(ImageHashingTimeout) as refused:
