@@ -8,6 +8,8 @@ Everything else a database raises (a constraint, a programming error) stays a 50
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import exc as sa_exc
 
 # asyncpg's exceptions that say the connection or the server went away, by class name (the
@@ -64,3 +66,13 @@ def database_unavailable(error: BaseException) -> bool:
         if isinstance(cause, ConnectionError | TimeoutError):
             return True
     return False
+
+
+def sqlite_busy(error: BaseException) -> bool:
+    """Whether `error` is SQLite's "database is locked": another connection holds the write
+    lock for longer than this connection's busy timeout."""
+    return any(
+        isinstance(cause, sqlite3.OperationalError)
+        and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+        for cause in _causes(error)
+    )

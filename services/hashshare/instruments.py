@@ -54,6 +54,13 @@ AUDIT_COMMIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+AUDIT_SPOOL_EVENTS = Counter(
+    "hashshare_audit_spool_events",
+    "Audit events through SQLite's spool: spooled (the database was locked by a bulk write when "
+    "they were recorded), appended (moved from the spool to the chain).",
+    ["stage"],
+)
+
 
 @functools.lru_cache(maxsize=4096)
 def labelled(metric: MetricWrapperBase, *values: str) -> Any:

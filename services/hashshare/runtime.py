@@ -135,7 +135,7 @@ class Runtime:
         self.follower.start_at(head)
         await self.follower.start()
         await self.access.start()
-        self.audit.start()
+        await self.audit.start()
         self.limiter.start()
         if self.checkpoints is not None:
             self.checkpoints.start()

@@ -74,6 +74,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64))
+    # The last spool entry appended to the chain (SQLite only: `audit.spool`), set in the
+    # transaction that appends it, so that no spooled event is appended twice.
+    spool_mark: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class AuditCheckpoint(Base):

@@ -9,7 +9,9 @@ thousand, and the chain's head lock is taken once per batch.
 On PostgreSQL two batches are in flight at once, each on its own connection: the second
 waits at the head row's lock while the first commits, and goes on the moment it has, so a
 request waits for about one commit rather than for the end of one batch and all of the next.
-SQLite has one writer at a time (a second would sleep in its busy handler), so one batch.
+SQLite has one writer at a time (a second would sleep in its busy handler), so one batch;
+and where a bulk write holds SQLite's lock for longer than a moment, a batch is committed to
+the spool beside the database instead of waiting (`audit.spool`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from hashshare.audit.models import NewEvent
 from hashshare.audit.repository import append_events
 from hashshare.audit.service import Outcome, new_event
+from hashshare.audit.spool import SPOOL_AFTER_SECONDS, AuditSpool, spool_path
 from hashshare.auth.principal import Actor
-from hashshare.db import is_postgresql
+from hashshare.db import create_engine, is_postgresql
+from hashshare.faults import sqlite_busy
 from hashshare.instruments import AUDIT_BATCH_EVENTS, AUDIT_COMMIT_SECONDS
 from hashshare.periodic import cancel
 
@@ -44,6 +48,13 @@ class AuditWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._in_flight = 2 if is_postgresql(engine) else 1
+        url = engine.url.render_as_string(hide_password=False)
+        path = spool_path(url)
+        # With a spool, the writer's own connections wait only a moment for SQLite's lock.
+        self._spool = None if path is None else AuditSpool(path, engine)
+        self._spool_open = False
+        if self._spool is not None:
+            self._engine = create_engine(url, SPOOL_AFTER_SECONDS)
         # Connections of its own, kept open: no pool checkout (nor its liveness ping) and no
         # ORM session per batch. A dropped connection is replaced and the batch retried once.
         self._idle: list[AsyncConnection] = []
@@ -52,11 +63,14 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._writing: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        if self._spool is not None:
+            await self._spool.open()
+            self._spool_open = True
         self._task = asyncio.create_task(self._run(), name="hashshare-audit-writer")
 
     async def stop(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued, drain the spool, then stop."""
         await cancel(self._task)
         self._task = None
         await asyncio.gather(*self._writing, return_exceptions=True)
@@ -66,6 +80,14 @@ class AuditWriter:
         for connection in connections:
             with contextlib.suppress(Exception):
                 await connection.close()
+        if self._spool is not None:
+            self._spool_open = False
+            await self._spool.close()
+            await self._engine.dispose()
+
+    async def drain_spool(self) -> int:
+        """Append what waits in the spool to the chain now; how many events it moved."""
+        return await self._spool.drain() if self._spool_open and self._spool else 0
 
     async def record(
         self,
@@ -109,13 +131,38 @@ class AuditWriter:
 
     async def _write(self, batch: Batch) -> None:
         events = [event for event, _ in batch]
-        connection: AsyncConnection | None = None
         started = time.perf_counter()
+        try:
+            spool = self._spool if self._spool_open else None
+            if spool is not None and (spool.pending or not await self._append(events, True)):
+                await spool.put(events)
+            elif spool is None:
+                await self._append(events, False)
+            AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            AUDIT_BATCH_EVENTS.observe(len(events))
+        except Exception as exc:
+            log.exception("could not write %d audit events", len(batch))
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    async def _append(self, events: list[NewEvent], spooling: bool) -> bool:
+        """Append to the chain and commit. With `spooling`, give up (False) if SQLite's lock
+        is held past the moment the writer's connections wait for it."""
+        connection: AsyncConnection | None = None
         try:
             connection = self._idle.pop() if self._idle else await self._connect()
             try:
                 transaction = await _prepare(connection, events)
             except DBAPIError as exc:
+                if spooling and sqlite_busy(exc):
+                    await connection.rollback()
+                    self._idle.append(connection)
+                    return False
                 # Only a failure before COMMIT is retried: a COMMIT whose answer was lost may
                 # have been applied, and repeating it would record every event twice.
                 if not exc.connection_invalidated:
@@ -126,19 +173,11 @@ class AuditWriter:
                 connection = await self._connect()
                 transaction = await _prepare(connection, events)
             await transaction.commit()
-            AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
-            AUDIT_BATCH_EVENTS.observe(len(events))
-        except Exception as exc:
-            log.exception("could not write %d audit events", len(batch))
+        except Exception:
             await _close(connection)
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
+            raise
         self._idle.append(connection)
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
+        return True
 
     async def _connect(self) -> AsyncConnection:
         connection = await self._engine.connect()
