@@ -71,6 +71,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Asked for; SQLite grants at most its build's SQLITE_MAX_MMAP_SIZE (2,147,418,112 bytes in
+# Python's builds), so past about 2 GB of file the rest is read through the page cache below.
 SQLITE_MMAP_BYTES = 4 * 2**30
 SQLITE_CACHE_KIB = 64 * 1024
 
@@ -85,9 +87,11 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, ConnectionPoolEntry]
 def _set_sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     # Bounded: past it, a statement fails with "database is locked" (a 503 to the client).
+    # Set first: switching a file to WAL takes its lock, and waits for another writer only
+    # once the timeout is set.
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     # Reads through a memory map share the operating system's page cache between the pool's
     # connections; each connection's own cache (2 MB by default) is dropped whenever another
     # one writes, and a bulk submission looks up thousands of random keys.

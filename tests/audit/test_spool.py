@@ -16,7 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hashshare.audit.models import NewEvent
 from hashshare.audit.spool import encode, spool_path
+from hashshare.audit.writer import AuditWriter
+from hashshare.auth.principal import Actor
 from hashshare.config import Settings
+from hashshare.db import create_engine
 from hashshare.migrations import upgrade
 from tests.conftest import Api
 
@@ -198,3 +201,27 @@ async def test_a_removed_spool_file_does_not_reuse_ids_the_chain_has_taken(
     await api.app.state.runtime.audit.drain_spool()
     events = [e for e in await _chain(api) if e["action"] == "match"]
     assert [e["details"]["queries"] for e in events] == [4]
+
+
+async def test_a_writer_never_started_waits_for_the_lock_as_a_request_does(tmp_path: Path) -> None:
+    """A tool that records without starting the writer has no spool: it waits out a short
+    hold of the lock (the busy timeout) and appends to the chain."""
+    path = tmp_path / "tool.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    writer = AuditWriter(engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.3, holder.execute, "ROLLBACK")
+    try:
+        await writer.record(Actor("tool", None, None), "member.add")
+    finally:
+        await writer.stop()
+        await engine.dispose()
+        holder.close()
+    with sqlite3.connect(path) as connection:
+        actions = connection.execute("SELECT action FROM audit_events").fetchall()
+    assert actions == [("member.add",)]
+    spool = spool_path(url)
+    assert spool is not None and not spool.exists()

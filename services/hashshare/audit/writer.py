@@ -50,11 +50,11 @@ class AuditWriter:
         self._in_flight = 2 if is_postgresql(engine) else 1
         url = engine.url.render_as_string(hide_password=False)
         path = spool_path(url)
-        # With a spool, the writer's own connections wait only a moment for SQLite's lock.
         self._spool = None if path is None else AuditSpool(path, engine)
         self._spool_open = False
-        if self._spool is not None:
-            self._engine = create_engine(url, SPOOL_AFTER_SECONDS)
+        # While the spool is open, the writer's own connections wait only a moment for
+        # SQLite's lock (a tool that never starts the writer waits as long as any request).
+        self._quick = None if path is None else create_engine(url, SPOOL_AFTER_SECONDS)
         # Connections of its own, kept open: no pool checkout (nor its liveness ping) and no
         # ORM session per batch. A dropped connection is replaced and the batch retried once.
         self._idle: list[AsyncConnection] = []
@@ -80,10 +80,11 @@ class AuditWriter:
         for connection in connections:
             with contextlib.suppress(Exception):
                 await connection.close()
-        if self._spool is not None:
+        if self._spool is not None and self._spool_open:
             self._spool_open = False
             await self._spool.close()
-            await self._engine.dispose()
+        if self._quick is not None:
+            await self._quick.dispose()
 
     async def drain_spool(self) -> int:
         """Append what waits in the spool to the chain now; how many events it moved."""
@@ -180,8 +181,9 @@ class AuditWriter:
         return True
 
     async def _connect(self) -> AsyncConnection:
-        connection = await self._engine.connect()
-        if is_postgresql(self._engine):
+        engine = self._quick if self._spool_open and self._quick else self._engine
+        connection = await engine.connect()
+        if is_postgresql(engine):
             # A batch never waits for ever: not on the head row's lock (held, say, by a stuck
             # transaction), nor on a statement. Its requests then fail instead of hanging.
             await connection.exec_driver_sql(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")

@@ -30,6 +30,12 @@ async def _run_async(url: str) -> None:
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # The mode the service runs in, set once here: it persists in the file, and
+                # a service connection would otherwise switch it, which takes the file's
+                # lock and fails at once if another connection is writing.
+                await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                await connection.commit()
             await connection.run_sync(_run)
     finally:
         await engine.dispose()
