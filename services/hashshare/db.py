@@ -192,9 +192,12 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
+        """Commit, then run the callbacks in order, letting other tasks run between two."""
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
+        for position, callback in enumerate(callbacks):
+            if position:
+                await asyncio.sleep(0)
             callback()
 
     async def rollback(self) -> None:

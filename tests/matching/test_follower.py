@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hashshare.changes.entry import ChangeEntry
+from hashshare.changes.entry import APPLY_SLICE, ChangeEntry
 from hashshare.matching.follower import ChangeFollower
 
 
@@ -107,3 +107,28 @@ async def test_a_stop_between_polls_is_immediate() -> None:
     await asyncio.sleep(0.05)  # the poll is done; the follower waits for news
 
     await asyncio.wait_for(follower.stop(), 1)
+
+
+async def test_a_large_page_is_applied_in_slices_with_other_tasks_between() -> None:
+    """A bulk submission's page of changes does not hold the event loop: a task that is
+    ready (a match) runs between two slices, and sees the position of the slices before."""
+    page = ChangeFollower.BATCH
+    source = SlowSource([_entry(seq) for seq in range(1, page + 1)])
+    source.release.set()
+    copy = Copy()
+    follower = ChangeFollower(copy, source, poll_seconds=60)
+    seen: list[tuple[int, int]] = []
+
+    async def match() -> None:
+        while len(seen) < 3:
+            seen.append((len(copy.applied), follower.position.applied_seq))
+            await asyncio.sleep(0)
+
+    matching = asyncio.create_task(match())
+    assert await follower.poll() == page
+    await matching
+    assert page > APPLY_SLICE
+    step = APPLY_SLICE
+    assert seen == [(step, step), (2 * step, 2 * step), (3 * step, 3 * step)]
+    assert copy.applied == list(range(1, page + 1))
+    assert follower.position.applied_seq == page

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hashshare.changes.entry import ChangeSink, ChangeSource
+from hashshare.changes.entry import APPLY_SLICE, ChangeSink, ChangeSource
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,12 @@ class ChangeFollower:
         position = self.position
         while True:
             changes = await self.source.after(position.applied_seq, self.BATCH)
-            self.sink.apply(changes)
-            if changes:
-                position.applied_seq = changes[-1].seq or position.applied_seq
+            for start in range(0, len(changes), APPLY_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                part = changes[start : start + APPLY_SLICE]
+                self.sink.apply(part)
+                position.applied_seq = part[-1].seq or position.applied_seq
             applied += len(changes)
             if len(changes) < self.BATCH:
                 break
