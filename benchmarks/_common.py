@@ -314,11 +314,14 @@ def insert_sqlite(url: str, schema: Schema, values: U8) -> None:
     assert path
     conn = sqlite3.connect(path)
     try:
+        # Millions of rows in one transaction go straight into the file, not through the WAL
+        # (whose index slows every page write of so large a transaction); WAL again after.
+        conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=OFF")
         with conn:
             sqlite_append(conn, schema, values)
         conn.execute("ANALYZE")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
 
