@@ -56,7 +56,7 @@ async def _action_loop(url: str, seconds: float) -> int:
 async def _group_loop(url: str, seconds: float) -> int:
     engine = create_engine(url)
     writer = AuditWriter(engine)
-    writer.start()
+    await writer.start()
     deadline = time.monotonic() + seconds
     counts = [0] * GROUP_CALLERS
 

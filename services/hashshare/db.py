@@ -192,12 +192,12 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
-        """Commit, then run the callbacks in order, letting other tasks run between two."""
+        """Commit, then run the callbacks in order, with nothing else running between them: a
+        change feed follower let in between could apply this commit and a later change to
+        the same hash, and a callback after it would put back the older state."""
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
-        for position, callback in enumerate(callbacks):
-            if position:
-                await asyncio.sleep(0)
+        for callback in callbacks:
             callback()
 
     async def rollback(self) -> None:

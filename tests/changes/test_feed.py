@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
-from hashshare.changes.entry import APPLY_SLICE, ChangeEntry
 from tests.conftest import Api
 from tests.values import pdq_value
 
@@ -155,40 +151,3 @@ async def test_the_feed_needs_the_read_scope(api: Api) -> None:
     response = await api.client.get("/v1/changes", headers=api.auth("alpha", "hashes:match"))
 
     assert response.status_code == 403
-
-
-async def test_a_large_submission_reaches_its_own_index_in_slices_and_is_matchable_on_answer(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The submitting process applies its own changes a slice at a time after the commit,
-    letting its other requests run in between, and all of them before it answers."""
-    holder = api.app.state.runtime.holder
-    own_slices: list[int] = []
-    apply = holder.apply
-
-    def recording(changes: Sequence[ChangeEntry]) -> None:
-        own = [change for change in changes if change.seq is None]
-        if own:
-            own_slices.append(len(own))
-        apply(changes)
-
-    monkeypatch.setattr(holder, "apply", recording)
-    count = 2 * APPLY_SLICE + 200
-    values = [pdq_value(n) for n in range(1, count + 1)]
-    response = await api.client.post(
-        "/v1/hashes",
-        json={
-            "hashes": [
-                {"signal_type": "pdq", "value": v, "labels": ["attacker-manifesto"]} for v in values
-            ]
-        },
-        headers=api.auth("alpha", "hashes:submit"),
-    )
-    assert response.status_code == 200, response.text
-    assert own_slices == [APPLY_SLICE, APPLY_SLICE, 200]
-    matched = await api.client.post(
-        "/v1/match",
-        json={"queries": [{"signal_type": "pdq", "value": values[-1], "max_distance": 0}]},
-        headers=api.auth("alpha", "hashes:match"),
-    )
-    assert matched.json()["matched_queries"] == 1

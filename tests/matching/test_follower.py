@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hashshare.changes.entry import APPLY_SLICE, ChangeEntry
-from hashshare.matching.follower import ChangeFollower
+from hashshare.changes.entry import ChangeEntry
+from hashshare.matching.follower import APPLY_SLICE, ChangeFollower
 
 
 def _entry(seq: int) -> ChangeEntry:

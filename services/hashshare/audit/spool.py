@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,9 @@ def spool_path(database_url: str) -> Path | None:
     path = url.database
     if not path or path == ":memory:" or url.query.get("mode") == "memory":
         return None
-    return Path(path + SUFFIX)
+    # One spool per database file, however a process names it (relative path, symlink):
+    # the mark in the database counts the ids of exactly one spool.
+    return Path(os.path.realpath(path) + SUFFIX)
 
 
 def encode(event: NewEvent, now: datetime) -> str:
@@ -133,7 +136,11 @@ class AuditSpool:
 
     async def close(self) -> None:
         """Drain what is spooled (what cannot be drained now waits for the next start)."""
-        await cancel(self._task)
+        # A drain is never cancelled while it runs: cancelled while waiting for the lock, its
+        # statement would still take the lock in the driver's thread, on a connection then
+        # closed with its transaction open, holding the database until the process exits.
+        async with self._draining:
+            await cancel(self._task)
         self._task = None
         try:
             await self.drain()

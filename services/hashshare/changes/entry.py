@@ -35,13 +35,6 @@ class ChangeEntry:
         return "tombstone" if self.status == RETRACTED else "upsert"
 
 
-# Changes are handed to a sink this many at a time, with other requests let run in between:
-# a bulk submission's 10,000 applied at once held the event loop for 100-200 ms on a loaded
-# 2-core machine, and every match the process was answering waited (each worker applies
-# each change: its own on commit, the others' from the feed).
-APPLY_SLICE = 500
-
-
 class ChangeSink(Protocol):
     """An in-memory copy of the shared set."""
 

@@ -8,10 +8,9 @@ for other processes' changes: nothing else updates an index or forgets a remembe
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
-from hashshare.changes.entry import APPLY_SLICE, ChangeEntry, ChangeSink
+from hashshare.changes.entry import ChangeEntry, ChangeSink
 from hashshare.changes.repository import ChangeRepository
 from hashshare.changes.schemas import ChangeOut, ChangePage, HashHistory
 from hashshare.db import UnitOfWork
@@ -31,8 +30,7 @@ class ChangeService:
         if not entries:
             return
         await ChangeRepository(uow.session).append(entries)
-        for start in range(0, len(entries), APPLY_SLICE):
-            uow.on_commit(functools.partial(self._sink.apply, entries[start : start + APPLY_SLICE]))
+        uow.on_commit(lambda: self._sink.apply(entries))
 
     async def head(self, uow: UnitOfWork) -> int:
         return await ChangeRepository(uow.session).head()
