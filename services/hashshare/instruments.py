@@ -57,7 +57,8 @@ AUDIT_COMMIT_SECONDS = Histogram(
 AUDIT_SPOOL_EVENTS = Counter(
     "hashshare_audit_spool_events",
     "Audit events through SQLite's spool: spooled (the database was locked by a bulk write when "
-    "they were recorded), appended (moved from the spool to the chain).",
+    "they were recorded), appended (moved from the spool to the chain), unreadable (entries "
+    "the drain could not read, kept in the spool's table 'unreadable').",
     ["stage"],
 )
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hashshare.audit.models import NewEvent
@@ -302,3 +303,24 @@ async def test_stopping_while_the_drain_waits_for_the_lock_leaves_the_database_u
         probe.close()
     assert actions.count("match") == 1
     assert _spooled(path) == []
+
+
+async def test_an_unreadable_entry_is_set_aside_and_does_not_hold_up_the_ones_after_it(
+    tmp_path: Path, api_factory: StartApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    api, path = await _fresh(tmp_path, api_factory)
+    spool = spool_path(f"sqlite:///{path}")
+    assert spool is not None
+    with _write_lock(path):
+        await _match(api, queries=1)
+        with sqlite3.connect(spool) as connection:  # as another version might have written
+            connection.execute("INSERT INTO spooled (event) VALUES ('{\"format\": 2}')")
+        await _match(api, queries=2)
+    await api.app.state.runtime.audit.drain_spool()
+    events = [e for e in await _chain(api) if e["action"] == "match"]
+    assert [e["details"]["queries"] for e in events] == [1, 2]
+    assert _spooled(path) == []
+    with sqlite3.connect(spool) as connection:
+        kept = connection.execute("SELECT event FROM unreadable").fetchall()
+    assert kept == [('{"format": 2}',)]
+    assert any("cannot be read" in record.getMessage() for record in caplog.records)

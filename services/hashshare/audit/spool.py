@@ -56,7 +56,9 @@ RETRY_SECONDS = 1.0
 
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS spooled ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)",
+    # Entries the drain could not read (written by another version, say), kept for a person.
+    "CREATE TABLE IF NOT EXISTS unreadable (id INTEGER PRIMARY KEY, event TEXT NOT NULL)",
 )
 _LOCK_MARK = (
     update(AUDIT_HEAD)
@@ -121,7 +123,8 @@ class AuditSpool:
         async with self._chain.connect() as connection:
             mark = int((await connection.execute(_READ_MARK)).scalar_one())
         async with self._engine.begin() as connection:
-            await connection.exec_driver_sql(_CREATE)
+            for statement in _CREATE:
+                await connection.exec_driver_sql(statement)
             # A spool made anew (its file removed) would count its ids from 1 again.
             await connection.exec_driver_sql(
                 "INSERT INTO sqlite_sequence (name, seq) SELECT 'spooled', 0"
@@ -185,14 +188,40 @@ class AuditSpool:
             if not rows:
                 return 0
             last = rows[-1][0]
-            await append_events(connection, [decode(text) for _, text in rows])
+            events = await self._readable(rows)
+            await append_events(connection, events)
             await connection.execute(
                 update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == HEAD_ID).values(spool_mark=last)
             )
-        labelled(AUDIT_SPOOL_EVENTS, "appended").inc(len(rows))
+        labelled(AUDIT_SPOOL_EVENTS, "appended").inc(len(events))
         async with self._engine.begin() as spool:
             await spool.exec_driver_sql("DELETE FROM spooled WHERE id <= ?", (last,))
         return len(rows)
+
+    async def _readable(self, rows: list[tuple[int, str]]) -> list[NewEvent]:
+        """The events of `rows`; an entry that cannot be read is copied to `unreadable` (before
+        the mark passes it) and reported, rather than holding up every entry after it."""
+        events: list[NewEvent] = []
+        unreadable: list[tuple[int, str]] = []
+        for entry_id, text in rows:
+            try:
+                events.append(decode(text))
+            except (ValueError, TypeError, KeyError) as exc:
+                log.error(
+                    "audit spool: entry %d of %s cannot be read (%s); it is kept in the "
+                    "spool's table 'unreadable' and not appended",
+                    entry_id,
+                    self.path,
+                    exc,
+                )
+                unreadable.append((entry_id, text))
+        if unreadable:
+            async with self._engine.begin() as spool:
+                await spool.exec_driver_sql(
+                    "INSERT OR IGNORE INTO unreadable (id, event) VALUES (?, ?)", unreadable
+                )
+            labelled(AUDIT_SPOOL_EVENTS, "unreadable").inc(len(unreadable))
+        return events
 
     async def _run(self) -> None:
         while True:
