@@ -48,13 +48,11 @@ class AuditWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._in_flight = 2 if is_postgresql(engine) else 1
-        url = engine.url.render_as_string(hide_password=False)
-        path = spool_path(url)
-        self._spool = None if path is None else AuditSpool(path, engine)
-        self._spool_open = False
-        # While the spool is open, the writer's own connections wait only a moment for
-        # SQLite's lock (a tool that never starts the writer waits as long as any request).
-        self._quick = None if path is None else create_engine(url, SPOOL_AFTER_SECONDS)
+        # SQLite's spool, opened by `start`. While it is open the writer's own connections
+        # wait only a moment for the lock (`_quick`); a tool that never starts the writer
+        # waits as long as any request does.
+        self._spool: AuditSpool | None = None
+        self._quick: AsyncEngine | None = None
         # Connections of its own, kept open: no pool checkout (nor its liveness ping) and no
         # ORM session per batch. A dropped connection is replaced and the batch retried once.
         self._idle: list[AsyncConnection] = []
@@ -64,9 +62,12 @@ class AuditWriter:
         self._writing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        if self._spool is not None:
-            await self._spool.open()
-            self._spool_open = True
+        url = self._engine.url.render_as_string(hide_password=False)
+        path = spool_path(url)
+        if path is not None:
+            spool = AuditSpool(path, self._engine)
+            await spool.open()
+            self._spool, self._quick = spool, create_engine(url, SPOOL_AFTER_SECONDS)
         self._task = asyncio.create_task(self._run(), name="hashshare-audit-writer")
 
     async def stop(self) -> None:
@@ -80,15 +81,15 @@ class AuditWriter:
         for connection in connections:
             with contextlib.suppress(Exception):
                 await connection.close()
-        if self._spool is not None and self._spool_open:
-            self._spool_open = False
-            await self._spool.close()
-        if self._quick is not None:
-            await self._quick.dispose()
+        spool, quick, self._spool, self._quick = self._spool, self._quick, None, None
+        if spool is not None:
+            await spool.close()
+        if quick is not None:
+            await quick.dispose()
 
     async def drain_spool(self) -> int:
         """Append what waits in the spool to the chain now; how many events it moved."""
-        return await self._spool.drain() if self._spool_open and self._spool else 0
+        return 0 if self._spool is None else await self._spool.drain()
 
     async def record(
         self,
@@ -134,11 +135,12 @@ class AuditWriter:
         events = [event for event, _ in batch]
         started = time.perf_counter()
         try:
-            spool = self._spool if self._spool_open else None
-            if spool is not None and (spool.pending or not await self._append(events, True)):
+            spool = self._spool
+            # Behind events already spooled, or where the chain's lock is held: the spool.
+            if spool is not None and (spool.pending or not await self._append(events)):
                 await spool.put(events)
             elif spool is None:
-                await self._append(events, False)
+                await self._append(events)
             AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
             AUDIT_BATCH_EVENTS.observe(len(events))
         except Exception as exc:
@@ -151,16 +153,16 @@ class AuditWriter:
             if not done.done():
                 done.set_result(None)
 
-    async def _append(self, events: list[NewEvent], spooling: bool) -> bool:
-        """Append to the chain and commit. With `spooling`, give up (False) if SQLite's lock
-        is held past the moment the writer's connections wait for it."""
+    async def _append(self, events: list[NewEvent]) -> bool:
+        """Append to the chain and commit. With a spool open, give up (False) if SQLite's
+        lock is held past the moment the writer's connections wait for it."""
         connection: AsyncConnection | None = None
         try:
             connection = self._idle.pop() if self._idle else await self._connect()
             try:
                 transaction = await _prepare(connection, events)
             except DBAPIError as exc:
-                if spooling and sqlite_busy(exc):
+                if self._spool is not None and sqlite_busy(exc):
                     await connection.rollback()
                     self._idle.append(connection)
                     return False
@@ -181,7 +183,7 @@ class AuditWriter:
         return True
 
     async def _connect(self) -> AsyncConnection:
-        engine = self._quick if self._spool_open and self._quick else self._engine
+        engine = self._quick or self._engine
         connection = await engine.connect()
         if is_postgresql(engine):
             # A batch never waits for ever: not on the head row's lock (held, say, by a stuck
